@@ -1,0 +1,39 @@
+// Completed-offset tracking per partition (contract §4 "Offsets").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+
+namespace lockstep {
+
+// Tracks the offsets of one partition that were handed out and not yet completed.
+// The committable position is the lowest incomplete offset (Kafka commits "the
+// next offset to read"), or one past the highest seen when all are complete.
+// Offsets must be tracked in increasing order (gaps are fine: compaction,
+// transaction markers). Not thread-safe; the caller serialises.
+class PartitionOffsets {
+ public:
+  // `start` is the position the partition was assigned at (nothing below it is ours).
+  explicit PartitionOffsets(int64_t start = -1) : next_(start) {
+    if (start >= 0) last_returned_ = start;  // the start itself is already "committed"
+  }
+
+  void track(int64_t offset);      // consumed, no outcome yet
+  void complete(int64_t offset);   // outcome durable; unknown offsets are ignored
+  // Position safe to commit, when it moved past the last value returned by
+  // committable() (or the assignment start); nullopt when nothing new.
+  std::optional<int64_t> committable();
+  std::optional<int64_t> position() const;  // current safe position, regardless of what was committed
+  void mark_committed(int64_t position) { committed_ = position; }
+  std::optional<int64_t> committed() const { return committed_; }
+  std::size_t pending() const { return pending_.size(); }
+
+ private:
+  std::set<int64_t> pending_;
+  int64_t next_;  // one past the highest tracked offset, or the start position; -1 unknown
+  std::optional<int64_t> committed_;
+  std::optional<int64_t> last_returned_;
+};
+
+}  // namespace lockstep
