@@ -1,0 +1,77 @@
+// The engine: turns a batch of consumed events (distinct aggregate keys) into
+// outcomes against a Store, with per-event compare-and-set semantics.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "lockstep/backoff.hpp"
+#include "lockstep/config.hpp"
+#include "lockstep/kafka.hpp"
+#include "lockstep/metrics.hpp"
+#include "lockstep/store.hpp"
+#include "lockstep/work.hpp"
+
+namespace lockstep {
+
+enum class Outcome { applied, duplicate, dead_lettered, retry };
+const char* to_string(Outcome o);
+
+struct ItemResult {
+  Outcome outcome = Outcome::retry;
+  std::optional<DeadReason> reason;       // dead_lettered
+  std::chrono::milliseconds delay{0};     // retry: wait before the next attempt
+  std::optional<int64_t> version;         // applied: new version; else stored version when known
+  std::optional<std::string> state;
+};
+
+// The idempotency key of a message: its event_id, or for input without a usable
+// event_id a stable id derived from where it was read.
+std::string idempotency_key(const Work& w);
+
+class Engine {
+ public:
+  // `metrics` may be null (tests).
+  Engine(const Config& cfg, Metrics* metrics, uint64_t seed = std::random_device{}());
+
+  // One pass over the batch: duplicates, reads, decisions, one commit. Events whose
+  // CAS was lost come back as `retry` with their backoff (attempts counted on the
+  // Work). Throws TransientStoreError: nothing was written, retry the whole batch.
+  std::vector<ItemResult> process(Store& store, std::vector<WorkPtr>& batch);
+
+ private:
+  std::vector<ItemResult> process_once(Store& store, std::vector<WorkPtr>& batch);
+
+  const Config& cfg_;
+  Metrics* metrics_;
+  Backoff backoff_;
+  std::mt19937_64 rng_;
+};
+
+// Transactional outbox relay: publishes unpublished dead_letters rows to the
+// dead-letter topic and marks them, so a crash between the database commit and
+// the publish loses nothing (a row may be published twice, never zero times).
+class DeadLetterRelay {
+ public:
+  DeadLetterRelay(Producer& producer, std::string topic, Metrics* metrics)
+      : producer_(producer), topic_(std::move(topic)), metrics_(metrics) {}
+  // Publishes up to `limit` rows; returns how many were published and marked.
+  // Throws TransientStoreError; returns 0 when the broker did not take them.
+  std::size_t run_once(Store& store, std::size_t limit = 100);
+
+ private:
+  Producer& producer_;
+  std::string topic_;
+  Metrics* metrics_;
+};
+
+// Builds the dead-letter topic message of a stored dead letter (contract §5).
+OutMessage dead_letter_message(const DeadLetterRecord& d, const std::string& topic);
+
+// Builds the outcome topic message (contract §4).
+OutMessage outcome_message(const Work& w, const ItemResult& r, const std::string& topic);
+
+}  // namespace lockstep

@@ -1,0 +1,482 @@
+// Worker runtime. Threads:
+//  - the caller of run(): the only thread touching the Kafka consumer (poll,
+//    pause/resume, commits, rebalance callbacks);
+//  - database.pool_size executors: take batches of distinct keys from the
+//    KeyScheduler, run them through the Engine on their own connection;
+//  - one relay: drains the dead_letters outbox to the dead-letter topic.
+#include "lockstep/worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "lockstep/backoff.hpp"
+#include "lockstep/engine.hpp"
+#include "lockstep/kafka.hpp"
+#include "lockstep/offsets.hpp"
+#include "lockstep/scheduler.hpp"
+#include "lockstep/store.hpp"
+
+namespace lockstep {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+std::string tp_name(const std::string& topic, int32_t p) { return topic + "/" + std::to_string(p); }
+
+// Interruptible wait used by background loops.
+class Waker {
+ public:
+  void wait_for(milliseconds d) {
+    std::unique_lock lk(mu_);
+    cv_.wait_for(lk, d, [&] { return kicked_; });
+    kicked_ = false;
+  }
+  void kick() {
+    std::lock_guard lk(mu_);
+    kicked_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool kicked_ = false;
+};
+
+}  // namespace
+
+struct Worker::Impl {
+  Config cfg;
+  std::shared_ptr<Metrics> metrics;
+  KeyScheduler sched;
+
+  // Offsets of assigned partitions. Guarded by book_mu (executors complete, the
+  // consumer thread tracks and commits).
+  struct PartState {
+    PartitionOffsets offsets;
+    uint64_t generation = 0;
+    std::optional<int64_t> last_sent;
+  };
+  std::mutex book_mu;
+  std::map<TopicPartition, PartState> book;
+  uint64_t next_generation = 1;
+
+  std::atomic<bool> db_ok{false};
+  std::atomic<bool> joined{false};      // consumer holds an assignment (set on the consumer thread)
+  std::atomic<bool> stopping{false};     // executors/relay: leave their loops
+  std::atomic<bool> fatal{false};
+  std::string fatal_what;
+  std::unique_ptr<Consumer> consumer;
+  std::unique_ptr<Producer> producer;
+  Waker relay_waker;
+
+  Impl(Config c, std::shared_ptr<Metrics> m) : cfg(std::move(c)), metrics(std::move(m)) {}
+
+  // ---- executors -------------------------------------------------------
+  void complete(WorkPtr w) {
+    {
+      std::lock_guard lk(book_mu);
+      auto it = book.find(TopicPartition{w->src.topic, w->src.partition});
+      if (it != book.end() && it->second.generation == w->generation) it->second.offsets.complete(w->src.offset);
+    }
+    sched.done(std::move(w));
+  }
+
+  bool current(const Work& w) {
+    std::lock_guard lk(book_mu);
+    auto it = book.find(TopicPartition{w.src.topic, w.src.partition});
+    return it != book.end() && it->second.generation == w.generation;
+  }
+
+  void executor(int index) {
+    Engine engine(cfg, metrics.get(), std::random_device{}() + static_cast<uint64_t>(index));
+    Backoff infra(milliseconds(100), milliseconds(5000));
+    std::mt19937_64 rng(std::random_device{}());
+    std::unique_ptr<Store> store;
+    int failures = 0;
+    const std::size_t max = cfg.naive ? 1 : static_cast<std::size_t>(cfg.batch.max_events);
+    const milliseconds linger(cfg.naive ? 0 : cfg.batch.max_wait_ms);
+    while (!stopping) {
+      auto batch = sched.take_batch(max, milliseconds(200), linger);
+      if (batch.empty()) continue;
+      try {
+        if (!store) store = open_store(cfg.database.url);
+        auto results = engine.process(*store, batch);
+        db_ok = true;
+        failures = 0;
+        finish(batch, results);
+      } catch (const TransientStoreError& e) {
+        store.reset();
+        db_ok = false;
+        metrics->infra_error("database");
+        ++failures;
+        const auto d = infra.delay(failures, rng);
+        spdlog::error("database fault ({} events kept, retry in {} ms): {}", batch.size(), d.count(), e.what());
+        for (auto& w : batch) {
+          if (current(*w))
+            sched.retry_later(std::move(w), d);
+          else
+            sched.done(std::move(w));  // partition revoked meanwhile: its new owner re-reads it
+        }
+      } catch (const std::exception& e) {
+        // A bug, not a fault of the event or the database: keep the events, be loud.
+        store.reset();
+        db_ok = false;
+        metrics->infra_error("database");
+        ++failures;
+        const auto d = infra.delay(failures, rng);
+        spdlog::critical("unexpected error processing a batch of {} (retry in {} ms): {}", batch.size(), d.count(),
+                         e.what());
+        for (auto& w : batch) sched.retry_later(std::move(w), d);
+      }
+    }
+  }
+
+  void finish(std::vector<WorkPtr>& batch, const std::vector<ItemResult>& results) {
+    bool any_dead = false;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      auto& w = batch[i];
+      const auto& r = results[i];
+      if (r.outcome == Outcome::retry) {
+        if (current(*w))
+          sched.retry_later(std::move(w), r.delay);
+        else
+          sched.done(std::move(w));
+        continue;
+      }
+      const std::string reason = r.reason ? to_string(*r.reason) : "";
+      metrics->outcome(to_string(r.outcome), reason);
+      metrics->event_duration(std::chrono::duration<double>(Clock::now() - w->consumed_at).count());
+      if (r.outcome == Outcome::dead_lettered) {
+        any_dead = true;
+        metrics->dead_letter(reason);
+        spdlog::info("{}@{}: event {} dead-lettered: {}", tp_name(w->src.topic, w->src.partition), w->src.offset,
+                     idempotency_key(*w), reason);
+      } else {
+        spdlog::debug("{}@{}: event {} {}", tp_name(w->src.topic, w->src.partition), w->src.offset,
+                      idempotency_key(*w), to_string(r.outcome));
+      }
+      // A duplicate publishes nothing (contract §4): the first outcome stands.
+      if (r.outcome != Outcome::duplicate && !cfg.kafka.outcome_topic.empty() && producer) {
+        producer->send_async(outcome_message(*w, r, cfg.kafka.outcome_topic), [m = metrics](const Delivery& d) {
+          if (!d.error.empty()) {
+            m->infra_error("kafka");
+            spdlog::error("outcome publish failed: {}", d.error);
+          }
+        });
+      }
+      complete(std::move(w));
+    }
+    if (any_dead) relay_waker.kick();
+  }
+
+  // ---- dead-letter relay ------------------------------------------------
+  void relay_loop() {
+    DeadLetterRelay relay(*producer, cfg.kafka.dead_letter_topic, metrics.get());
+    std::unique_ptr<Store> store;
+    Backoff infra(milliseconds(100), milliseconds(5000));
+    std::mt19937_64 rng(std::random_device{}());
+    int failures = 0;
+    bool warned_schema = false;
+    while (!stopping) {
+      bool more = false;
+      try {
+        if (!store) {
+          store = open_store(cfg.database.url);
+          const int v = store->schema_version();
+          if (v < latest_schema_version()) {
+            if (!warned_schema)
+              spdlog::error("database schema is at version {}, this build needs {}: run `lockstep migrate up`", v,
+                            latest_schema_version());
+            warned_schema = true;
+            throw TransientStoreError("schema not migrated");
+          }
+        }
+        const auto n = relay.run_once(*store, 100);
+        db_ok = true;
+        failures = 0;
+        more = n == 100;
+      } catch (const TransientStoreError& e) {
+        store.reset();
+        db_ok = false;
+        metrics->infra_error("database");
+        ++failures;
+        spdlog::error("dead-letter relay: {}", e.what());
+        relay_waker.wait_for(infra.delay(failures, rng));
+        continue;
+      } catch (const std::exception& e) {
+        store.reset();
+        ++failures;
+        spdlog::error("dead-letter relay: {}", e.what());
+        relay_waker.wait_for(infra.delay(failures, rng));
+        continue;
+      }
+      if (!more) relay_waker.wait_for(milliseconds(500));
+    }
+  }
+
+  // ---- consumer thread ---------------------------------------------------
+  void on_assign(const std::vector<TopicPartition>& parts) {
+    joined = true;
+    std::lock_guard lk(book_mu);
+    for (const auto& p : parts) {
+      PartState st;
+      st.generation = next_generation++;
+      book[TopicPartition{p.topic, p.partition}] = std::move(st);
+      spdlog::info("assigned {}", tp_name(p.topic, p.partition));
+    }
+  }
+
+  void on_revoke(const std::vector<TopicPartition>& parts) {
+    std::set<TopicPartition> revoked;
+    for (const auto& p : parts) revoked.insert(TopicPartition{p.topic, p.partition});
+    const auto dropped = sched.drop_if([&](const Work& w) {
+      return revoked.count(TopicPartition{w.src.topic, w.src.partition}) > 0;
+    });
+    // Let events already running finish so their outcomes count in the final commit.
+    const auto deadline = Clock::now() + milliseconds(std::min(cfg.shutdown_timeout_ms, 10000));
+    while (sched.in_flight() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
+    // Events that failed meanwhile went back to wait: they belong to the next owner now.
+    sched.drop_if([&](const Work& w) { return revoked.count(TopicPartition{w.src.topic, w.src.partition}) > 0; });
+    // Inside the rebalance callback: no poll(); librdkafka looks up the coordinator itself.
+    // While stopping, shutdown() has already retried: one attempt is enough.
+    const auto commit_deadline = stopping ? Clock::now() : std::max(deadline, Clock::now() + milliseconds(2000));
+    if (!commit_until(commit_deadline, &revoked, false))
+      spdlog::warn("final offset commit for revoked partitions failed: the next owner re-reads their last events");
+    std::lock_guard lk(book_mu);
+    for (const auto& tp : revoked) {
+      book.erase(tp);
+      spdlog::info("revoked {} ({} queued events released to the next owner)", tp_name(tp.topic, tp.partition),
+                   dropped);
+    }
+  }
+
+  // Sends the positions below every completed event. Returns false when a
+  // synchronous commit failed (asynchronous failures come back through
+  // on_commit_failed and are re-sent by the next periodic commit).
+  bool commit(bool sync, const std::set<TopicPartition>* only = nullptr) {
+    std::vector<TopicPartition> positions;
+    {
+      std::lock_guard lk(book_mu);
+      for (auto& [tp, st] : book) {
+        if (only && !only->count(tp)) continue;
+        auto pos = st.offsets.position();
+        if (!pos) continue;
+        if (!sync && st.last_sent && *st.last_sent == *pos) continue;
+        positions.push_back({tp.topic, tp.partition, *pos});
+        st.last_sent = pos;
+      }
+    }
+    if (positions.empty()) return true;
+    const auto err = consumer->commit(positions, !sync);
+    if (!err.empty()) {
+      metrics->infra_error("kafka");
+      spdlog::warn("offset commit failed ({}), will retry: {}", positions.size(), err);
+      std::lock_guard lk(book_mu);
+      for (const auto& p : positions) {
+        auto it = book.find(p);
+        if (it != book.end()) it->second.last_sent.reset();
+      }
+      return false;
+    }
+    for (const auto& p : positions)
+      spdlog::debug("committed {}@{}", tp_name(p.topic, p.partition), p.offset);
+    return true;
+  }
+
+  // A commit that failed after it was sent (e.g. while the group coordinator
+  // moves): forget it was sent, so the next periodic commit sends it again.
+  // librdkafka reports synchronous commits here too; commit() has already
+  // counted those (and reset last_sent), so only outstanding sends count.
+  void on_commit_failed(const std::vector<std::pair<TopicPartition, std::string>>& failed) {
+    std::size_t outstanding = 0;
+    {
+      std::lock_guard lk(book_mu);
+      for (const auto& [tp, err] : failed) {
+        auto it = book.find(tp);
+        if (it == book.end() || it->second.last_sent != tp.offset) continue;
+        it->second.last_sent.reset();
+        ++outstanding;
+      }
+    }
+    if (outstanding == 0) return;
+    metrics->infra_error("kafka");
+    spdlog::warn("offset commit failed for {} partition(s), will retry: {}", outstanding, failed.front().second);
+  }
+
+  // Synchronous commit, retried until it succeeds or the deadline passes: the
+  // last commit before leaving must not be lost to a transient coordinator error.
+  bool commit_until(Clock::time_point deadline, const std::set<TopicPartition>* only, bool may_poll) {
+    for (;;) {
+      if (commit(true, only)) return true;
+      if (Clock::now() >= deadline) return false;
+      if (may_poll) (void)consumer->poll(milliseconds(50));  // serves coordinator lookups and callbacks
+      else std::this_thread::sleep_for(milliseconds(50));
+    }
+  }
+
+  void handle(Message&& m) {
+    metrics->consumed(m.topic);
+    auto w = std::make_unique<Work>();
+    w->src.topic = m.topic;
+    w->src.source = cfg.source_of(m.topic);
+    w->src.partition = m.partition;
+    w->src.offset = m.offset;
+    w->src.timestamp_ms = m.timestamp_ms;
+    w->kafka_key = std::move(m.key);
+    w->value = std::move(m.value);
+    w->headers = std::move(m.headers);
+    w->consumed_at = Clock::now();
+    ParseLimits limits;
+    limits.max_event_bytes = cfg.limits.max_event_bytes;
+    limits.max_depth = cfg.limits.max_depth;
+    w->parsed = parse_event(w->value, w->kafka_key, limits);
+    w->lane_key = lane_key_for(w->parsed, w->src);
+    if (const auto* bad = std::get_if<Malformed>(&w->parsed))
+      spdlog::info("{}@{}: malformed event: {}", tp_name(m.topic, m.partition), m.offset, bad->detail);
+    {
+      std::lock_guard lk(book_mu);
+      auto it = book.find(TopicPartition{m.topic, m.partition});
+      if (it == book.end()) return;  // not ours (any more)
+      it->second.offsets.track(m.offset);
+      w->generation = it->second.generation;
+    }
+    sched.push(std::move(w));
+  }
+
+  void update_gauges() {
+    metrics->set_inflight(static_cast<double>(sched.size()));
+    metrics->set_oldest_inflight(sched.oldest_age().count());
+    std::vector<std::pair<TopicPartition, int64_t>> pos;
+    {
+      std::lock_guard lk(book_mu);
+      for (auto& [tp, st] : book) {
+        auto p = st.offsets.position();
+        if (p) pos.push_back({tp, *p});
+      }
+    }
+    for (const auto& [tp, p] : pos) {
+      auto hw = consumer->high_watermark(tp.topic, tp.partition);
+      if (hw) metrics->set_lag(tp.topic, tp.partition, static_cast<double>(std::max<int64_t>(0, *hw - p)));
+    }
+  }
+
+  void run(const std::atomic<bool>& stop) {
+    producer = std::make_unique<Producer>(cfg.kafka.brokers, cfg.kafka.properties);
+    Consumer::Hooks hooks;
+    hooks.on_assign = [this](const auto& p) { on_assign(p); };
+    hooks.on_revoke = [this](const auto& p) { on_revoke(p); };
+    hooks.on_commit_failed = [this](const auto& failed) { on_commit_failed(failed); };
+    hooks.on_error = [this](const std::string& what, bool is_fatal) {
+      metrics->infra_error("kafka");
+      spdlog::warn("kafka: {}", what);
+      if (is_fatal) {
+        fatal_what = what;
+        fatal = true;
+      }
+    };
+    consumer = std::make_unique<Consumer>(cfg.kafka.brokers, cfg.kafka.group_id, cfg.kafka.properties, hooks);
+    std::vector<std::string> topics;
+    for (const auto& t : cfg.kafka.topics) topics.push_back(t.topic);
+    consumer->subscribe(topics);
+
+    std::vector<std::thread> threads;
+    const int executors = cfg.naive ? 1 : cfg.database.pool_size;
+    for (int i = 0; i < executors; ++i) threads.emplace_back([this, i] { executor(i); });
+    threads.emplace_back([this] { relay_loop(); });
+
+    spdlog::info("worker started: group {}, topics {}, {} executors, batch {}{}", cfg.kafka.group_id,
+                 fmt::join(topics, ","), executors, cfg.naive ? 1 : cfg.batch.max_events,
+                 cfg.naive ? " (naive mode)" : "");
+
+    bool paused = false;
+    std::size_t assigned_seen = 0;
+    auto last_commit = Clock::now();
+    auto last_gauges = Clock::now();
+    const auto max_inflight = static_cast<std::size_t>(cfg.limits.max_inflight);
+    while (!stop && !fatal) {
+      // Backpressure and fault handling: stop fetching while too much is in
+      // flight or the database is down; resume when it drains / recovers.
+      const auto inflight = sched.size();
+      const bool want_pause = inflight >= max_inflight || (!db_ok && inflight > 0);
+      const bool want_resume = inflight < max_inflight / 2 && (db_ok || inflight == 0);
+      auto assignment = consumer->assignment();
+      if (assignment.size() != assigned_seen) {
+        assigned_seen = assignment.size();
+        if (paused) consumer->pause(assignment);
+      }
+      if (!paused && want_pause) {
+        consumer->pause(assignment);
+        paused = true;
+        spdlog::info("fetching paused ({} events in flight, database {})", inflight, db_ok ? "up" : "down");
+      } else if (paused && want_resume) {
+        consumer->resume(assignment);
+        paused = false;
+        spdlog::info("fetching resumed");
+      }
+      // Drain what librdkafka has buffered, even while paused (bounded by its queue).
+      for (int i = 0; i < 1000; ++i) {
+        auto m = consumer->poll(i == 0 ? milliseconds(50) : milliseconds(0));
+        if (!m) break;
+        handle(std::move(*m));
+      }
+      const auto now = Clock::now();
+      if (now - last_commit >= milliseconds(200)) {
+        commit(false);
+        last_commit = now;
+      }
+      if (now - last_gauges >= milliseconds(1000)) {
+        update_gauges();
+        last_gauges = now;
+      }
+    }
+    shutdown(threads);
+    if (fatal) throw KafkaError("fatal consumer error: " + fatal_what);
+  }
+
+  void shutdown(std::vector<std::thread>& threads) {
+    const auto started = Clock::now();
+    const auto budget = milliseconds(cfg.shutdown_timeout_ms);
+    const auto drain_until = started + budget * 6 / 10;
+    spdlog::info("shutting down: stop fetching, {} events in flight", sched.size());
+    consumer->pause(consumer->assignment());
+    // Finish what is in flight while there is time (the database may be down).
+    while (sched.size() > 0 && Clock::now() < drain_until) {
+      auto m = consumer->poll(milliseconds(20));  // serves callbacks; late buffered messages are dropped below
+      (void)m;
+      commit(false);
+    }
+    const auto abandoned = sched.drop_if([](const Work&) { return true; });
+    const auto inflight_until = started + budget * 8 / 10;
+    while (sched.in_flight() > 0 && Clock::now() < inflight_until) std::this_thread::sleep_for(milliseconds(5));
+    stopping = true;
+    sched.close();
+    relay_waker.kick();
+    for (auto& t : threads) t.join();
+    if (!commit_until(started + budget * 9 / 10, nullptr, true))
+      spdlog::warn("final offset commit failed: the last completed events are re-read (and skipped) on restart");
+    consumer->close();
+    joined = false;
+    if (producer) producer->flush(milliseconds(1000));
+    spdlog::info("stopped in {} ms ({} queued events abandoned; they are re-read on the next start)",
+                 std::chrono::duration_cast<milliseconds>(Clock::now() - started).count(), abandoned);
+  }
+};
+
+Worker::Worker(Config cfg, std::shared_ptr<Metrics> metrics)
+    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(metrics))) {}
+Worker::~Worker() = default;
+
+void Worker::run(const std::atomic<bool>& stop) { impl_->run(stop); }
+
+bool Worker::ready() const {
+  return impl_->db_ok.load() && impl_->joined.load() && !impl_->stopping.load();
+}
+
+}  // namespace lockstep

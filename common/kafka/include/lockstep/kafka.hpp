@@ -1,0 +1,144 @@
+// Kafka wrappers (librdkafka C++ API) with RAII ownership of every handle.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "lockstep/event.hpp"
+
+namespace RdKafka {
+class KafkaConsumer;
+class Producer;
+}  // namespace RdKafka
+
+namespace lockstep {
+
+class KafkaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = -1001;  // RD_KAFKA_OFFSET_INVALID
+  bool operator<(const TopicPartition& o) const {
+    return topic < o.topic || (topic == o.topic && partition < o.partition);
+  }
+  bool operator==(const TopicPartition& o) const { return topic == o.topic && partition == o.partition; }
+};
+
+struct Message {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = -1;
+  std::optional<std::string> key;
+  std::string value;
+  std::vector<Header> headers;
+};
+
+struct OutMessage {
+  std::string topic;
+  std::optional<std::string> key;
+  std::string value;
+  std::vector<Header> headers;
+  int32_t partition = -1;  // -1: partitioner decides (by key)
+};
+
+struct Delivery {
+  std::string error;  // empty on success
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+// librdkafka settings: bootstrap servers plus user properties (kafka.properties).
+using KafkaProps = std::map<std::string, std::string>;
+
+class Producer {
+ public:
+  // Idempotent, acks=all producer. Throws KafkaError on bad configuration.
+  Producer(const std::string& brokers, const KafkaProps& props);
+  ~Producer();  // flushes briefly, then destroys
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Sends all messages and waits for every delivery report (or `timeout`).
+  std::vector<Delivery> send(const std::vector<OutMessage>& msgs, std::chrono::milliseconds timeout);
+  // Sends one; `done` runs on a thread calling poll()/send()/flush().
+  void send_async(const OutMessage& m, std::function<void(const Delivery&)> done);
+  void poll(std::chrono::milliseconds timeout);
+  bool flush(std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+class Consumer {
+ public:
+  struct Hooks {
+    // Called on the polling thread inside poll(), before assign/unassign.
+    std::function<void(const std::vector<TopicPartition>&)> on_assign;
+    std::function<void(const std::vector<TopicPartition>&)> on_revoke;
+    std::function<void(const std::string& what, bool fatal)> on_error;
+    // Result of every offset commit (async ones included), called inside poll()
+    // or commit(): the positions that failed, each with its error text.
+    std::function<void(const std::vector<std::pair<TopicPartition, std::string>>& failed)> on_commit_failed;
+  };
+  // Group consumer with auto commit and auto offset store off.
+  Consumer(const std::string& brokers, const std::string& group_id, const KafkaProps& props, Hooks hooks);
+  ~Consumer();  // close() if not yet closed
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  void subscribe(const std::vector<std::string>& topics);
+  // A message, or nullopt on timeout / after an error (reported through on_error).
+  std::optional<Message> poll(std::chrono::milliseconds timeout);
+  // Commits the given positions (next offset to read). Returns error text or "".
+  std::string commit(const std::vector<TopicPartition>& positions, bool async);
+  void pause(const std::vector<TopicPartition>& parts);
+  void resume(const std::vector<TopicPartition>& parts);
+  std::vector<TopicPartition> assignment();
+  // High watermark last seen for a partition (from fetch responses), or nullopt.
+  std::optional<int64_t> high_watermark(const std::string& topic, int32_t partition);
+  bool joined() const { return joined_.load(); }  // has received an assignment since the last revoke/close
+  void close();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> joined_{false};
+};
+
+// librdkafka's in-process mock cluster (a real Kafka protocol endpoint on loopback).
+class MockCluster {
+ public:
+  explicit MockCluster(int brokers = 1);
+  ~MockCluster();
+  MockCluster(const MockCluster&) = delete;
+  MockCluster& operator=(const MockCluster&) = delete;
+
+  std::string bootstraps() const;
+  void create_topic(const std::string& topic, int partitions, int replication = 1);
+  // Errors returned, in order, for the next requests of an API (e.g. ApiKey 0 Produce,
+  // 1 Fetch, 8 OffsetCommit); codes are Kafka protocol error codes.
+  void push_request_errors(int api_key, const std::vector<int>& errors);
+  void broker_down(int broker_id);
+  void broker_up(int broker_id);
+  void set_leader(const std::string& topic, int32_t partition, int broker_id);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lockstep

@@ -1,0 +1,36 @@
+#pragma once
+#include <librdkafka/rdkafkacpp.h>
+
+#include <memory>
+#include <string>
+
+#include "lockstep/kafka.hpp"
+
+namespace lockstep::kafka_detail {
+
+// Builds a global conf; throws KafkaError naming the property on a bad value.
+// Values are never included in the message (they may be secrets).
+inline std::unique_ptr<RdKafka::Conf> make_conf(const std::string& brokers, const KafkaProps& props) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string err;
+  auto set = [&](const std::string& k, const std::string& v) {
+    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
+      throw KafkaError("kafka.properties." + k + ": " + err);
+  };
+  set("bootstrap.servers", brokers);
+  for (const auto& [k, v] : props) set(k, v);
+  return conf;
+}
+
+inline void set_default(RdKafka::Conf& conf, const KafkaProps& props, const std::string& k, const std::string& v) {
+  if (props.count(k)) return;
+  std::string err;
+  if (conf.set(k, v, err) != RdKafka::Conf::CONF_OK) throw KafkaError(k + ": " + err);
+}
+
+inline void force(RdKafka::Conf& conf, const std::string& k, const std::string& v) {
+  std::string err;
+  if (conf.set(k, v, err) != RdKafka::Conf::CONF_OK) throw KafkaError(k + ": " + err);
+}
+
+}  // namespace lockstep::kafka_detail

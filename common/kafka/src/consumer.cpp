@@ -1,0 +1,192 @@
+#include <spdlog/spdlog.h>
+
+#include "common.hpp"
+
+namespace lockstep {
+using namespace kafka_detail;
+
+namespace {
+
+std::vector<TopicPartition> convert(const std::vector<RdKafka::TopicPartition*>& ps) {
+  std::vector<TopicPartition> out;
+  for (auto* p : ps) out.push_back({p->topic(), p->partition(), p->offset()});
+  return out;
+}
+
+// Owns a vector of librdkafka TopicPartition pointers.
+struct TpList {
+  std::vector<RdKafka::TopicPartition*> v;
+  explicit TpList(const std::vector<TopicPartition>& parts) {
+    for (const auto& p : parts) v.push_back(RdKafka::TopicPartition::create(p.topic, p.partition, p.offset));
+  }
+  ~TpList() { RdKafka::TopicPartition::destroy(v); }
+  TpList(const TpList&) = delete;
+  TpList& operator=(const TpList&) = delete;
+};
+
+}  // namespace
+
+struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb, public RdKafka::OffsetCommitCb {
+  Consumer* self = nullptr;
+  Hooks hooks;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer;
+  bool closed = false;
+
+  void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override {
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      auto parts = convert(partitions);
+      if (hooks.on_assign) hooks.on_assign(parts);
+      c->assign(partitions);
+      self->joined_ = true;
+    } else {
+      auto parts = convert(partitions);
+      if (hooks.on_revoke) hooks.on_revoke(parts);
+      c->unassign();
+      // Still a member of the group while re-joining: readiness follows the
+      // next assignment; a revoke alone does not make the worker not-ready.
+    }
+  }
+
+  void offset_commit_cb(RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& offsets) override {
+    if (!hooks.on_commit_failed || err == RdKafka::ERR__NO_OFFSET) return;  // NO_OFFSET: nothing to commit
+    std::vector<std::pair<TopicPartition, std::string>> failed;
+    for (auto* p : offsets) {
+      const auto e = p->err() != RdKafka::ERR_NO_ERROR ? p->err() : err;
+      if (e != RdKafka::ERR_NO_ERROR)
+        failed.push_back({TopicPartition{p->topic(), p->partition(), p->offset()}, RdKafka::err2str(e)});
+    }
+    if (!failed.empty()) hooks.on_commit_failed(failed);
+  }
+
+  void event_cb(RdKafka::Event& e) override {
+    switch (e.type()) {
+      case RdKafka::Event::EVENT_ERROR:
+        if (hooks.on_error) hooks.on_error(RdKafka::err2str(e.err()) + ": " + e.str(), e.fatal());
+        break;
+      case RdKafka::Event::EVENT_LOG:
+        if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
+          spdlog::warn("kafka: {} {}", e.fac(), e.str());
+        break;
+      default:
+        break;
+    }
+  }
+};
+
+Consumer::Consumer(const std::string& brokers, const std::string& group_id, const KafkaProps& props, Hooks hooks)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->self = this;
+  impl_->hooks = std::move(hooks);
+  auto conf = make_conf(brokers, props);
+  force(*conf, "group.id", group_id);
+  // Offsets are ours: stored and committed only below completed events.
+  force(*conf, "enable.auto.commit", "false");
+  force(*conf, "enable.auto.offset.store", "false");
+  set_default(*conf, props, "auto.offset.reset", "earliest");
+  set_default(*conf, props, "enable.partition.eof", "false");
+  set_default(*conf, props, "queued.max.messages.kbytes", "16384");
+  std::string err;
+  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK)
+    throw KafkaError("rebalance_cb: " + err);
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK)
+    throw KafkaError("event_cb: " + err);
+  if (conf->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(impl_.get()), err) !=
+      RdKafka::Conf::CONF_OK)
+    throw KafkaError("offset_commit_cb: " + err);
+  impl_->consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!impl_->consumer) throw KafkaError("cannot create consumer: " + err);
+}
+
+Consumer::~Consumer() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+void Consumer::subscribe(const std::vector<std::string>& topics) {
+  auto err = impl_->consumer->subscribe(topics);
+  if (err != RdKafka::ERR_NO_ERROR) throw KafkaError("subscribe: " + RdKafka::err2str(err));
+}
+
+std::optional<Message> Consumer::poll(std::chrono::milliseconds timeout) {
+  std::unique_ptr<RdKafka::Message> m(impl_->consumer->consume(static_cast<int>(timeout.count())));
+  if (!m) return std::nullopt;
+  switch (m->err()) {
+    case RdKafka::ERR_NO_ERROR: {
+      Message out;
+      out.topic = m->topic_name();
+      out.partition = m->partition();
+      out.offset = m->offset();
+      const auto ts = m->timestamp();
+      out.timestamp_ms = ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? -1 : ts.timestamp;
+      if (m->key_pointer() != nullptr)
+        out.key = std::string(static_cast<const char*>(m->key_pointer()), m->key_len());
+      if (m->payload() != nullptr) out.value.assign(static_cast<const char*>(m->payload()), m->len());
+      if (auto* hs = m->headers()) {
+        for (const auto& h : hs->get_all()) {
+          Header hd;
+          hd.name = h.key();
+          if (h.value() != nullptr) hd.value = std::string(static_cast<const char*>(h.value()), h.value_size());
+          out.headers.push_back(std::move(hd));
+        }
+      }
+      return out;
+    }
+    case RdKafka::ERR__TIMED_OUT:
+    case RdKafka::ERR__PARTITION_EOF:
+      return std::nullopt;
+    default:
+      if (impl_->hooks.on_error) impl_->hooks.on_error(m->errstr(), false);
+      return std::nullopt;
+  }
+}
+
+std::string Consumer::commit(const std::vector<TopicPartition>& positions, bool async) {
+  if (positions.empty()) return "";
+  TpList l(positions);
+  auto err = async ? impl_->consumer->commitAsync(l.v) : impl_->consumer->commitSync(l.v);
+  if (err != RdKafka::ERR_NO_ERROR) return RdKafka::err2str(err);
+  if (!async) {
+    for (auto* p : l.v)
+      if (p->err() != RdKafka::ERR_NO_ERROR) return p->topic() + "/" + std::to_string(p->partition()) + ": " + RdKafka::err2str(p->err());
+  }
+  return "";
+}
+
+void Consumer::pause(const std::vector<TopicPartition>& parts) {
+  if (parts.empty()) return;
+  TpList l(parts);
+  impl_->consumer->pause(l.v);
+}
+
+void Consumer::resume(const std::vector<TopicPartition>& parts) {
+  if (parts.empty()) return;
+  TpList l(parts);
+  impl_->consumer->resume(l.v);
+}
+
+std::vector<TopicPartition> Consumer::assignment() {
+  std::vector<RdKafka::TopicPartition*> ps;
+  impl_->consumer->assignment(ps);
+  auto out = convert(ps);
+  RdKafka::TopicPartition::destroy(ps);
+  return out;
+}
+
+std::optional<int64_t> Consumer::high_watermark(const std::string& topic, int32_t partition) {
+  int64_t lo = -1, hi = -1;
+  auto err = impl_->consumer->get_watermark_offsets(topic, partition, &lo, &hi);
+  if (err != RdKafka::ERR_NO_ERROR || hi < 0) return std::nullopt;
+  return hi;
+}
+
+void Consumer::close() {
+  if (!impl_ || impl_->closed) return;
+  impl_->closed = true;
+  impl_->consumer->close();  // runs the revoke hook, leaves the group
+  joined_ = false;
+}
+
+}  // namespace lockstep

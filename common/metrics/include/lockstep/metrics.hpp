@@ -1,0 +1,73 @@
+// Metrics (contract §8): the Prometheus families and the HTTP endpoint.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace lockstep {
+
+// Owns one registry with every family of the contract. Thread-safe (prometheus-cpp
+// metrics are atomic; label lookups go through the family's own lock).
+class Metrics {
+ public:
+  Metrics();
+
+  void consumed(const std::string& topic);
+  void outcome(const std::string& outcome, const std::string& reason);  // reason "" unless dead_lettered
+  void cas_conflict(const std::string& aggregate_type);
+  void cas_retry();
+  void dead_letter(const std::string& reason);
+  void event_duration(double seconds);
+  void set_inflight(double n);
+  void set_oldest_inflight(double seconds);
+  void set_lag(const std::string& topic, int partition, double lag);
+  void infra_error(const std::string& component);  // "database" | "kafka"
+
+  // Prometheus text exposition format of everything registered.
+  std::string serialize() const;
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& consumed_;
+  prometheus::Family<prometheus::Counter>& events_;
+  prometheus::Family<prometheus::Counter>& conflicts_;
+  prometheus::Counter& retries_;
+  prometheus::Family<prometheus::Counter>& dead_letters_;
+  prometheus::Histogram& duration_;
+  prometheus::Gauge& inflight_;
+  prometheus::Gauge& oldest_inflight_;
+  prometheus::Family<prometheus::Gauge>& lag_;
+  prometheus::Family<prometheus::Counter>& infra_;
+};
+
+// HTTP server (Boost.Beast) on its own thread serving /metrics, /healthz, /readyz.
+// /readyz answers 200 only when `ready()` returns true, 503 otherwise.
+class MetricsServer {
+ public:
+  // `listen` is "host:port" ("0.0.0.0:9464", "127.0.0.1:0" for an ephemeral port).
+  // Throws std::runtime_error when the address is bad or cannot be bound.
+  MetricsServer(const std::string& listen, const Metrics& metrics, std::function<bool()> ready);
+  ~MetricsServer();  // stops and joins
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  unsigned short port() const;  // the bound port
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses "host:port" (IPv4, hostname or [IPv6]); throws std::invalid_argument.
+std::pair<std::string, unsigned short> parse_listen(const std::string& listen);
+
+}  // namespace lockstep

@@ -1,0 +1,172 @@
+// The store (contract §6): aggregates, audit, outcomes and dead letters.
+// One Store object = one database connection; not thread-safe (one per thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "lockstep/event.hpp"
+#include "lockstep/machine.hpp"
+
+namespace lockstep {
+
+// The database is unreachable or the transaction failed for a reason that is not
+// the event's (connection lost, shutdown, deadlock, serialization failure):
+// nothing was written; retry the same work later.
+class TransientStoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The database rejected the data itself (e.g. a value it cannot store): retrying
+// the same input cannot succeed. Nothing was written.
+class DataStoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct PriorOutcome {
+  std::string outcome;                 // "applied" | "dead_lettered"
+  std::optional<std::string> reason;
+  std::optional<int64_t> version;
+  std::optional<std::string> state;
+};
+
+struct AggregateRef {
+  std::string type;
+  std::string id;
+};
+
+struct AppliedWrite {
+  std::string event_id;
+  std::string aggregate_type;
+  std::string aggregate_id;
+  std::string transition;
+  std::optional<std::string> from_state;  // nullopt on creation
+  std::string to_state;
+  int64_t read_version = 0;               // CAS: row must still be at this version (0: must not exist)
+  Json new_data;
+  std::optional<std::string> actor;
+  std::optional<std::string> occurred_at;
+  SourceRef src;
+};
+
+struct DeadLetterWrite {
+  std::string event_id;
+  DeadReason reason = DeadReason::malformed;
+  std::string detail;
+  std::optional<std::string> aggregate_type;
+  std::optional<std::string> aggregate_id;
+  std::optional<Json> event;  // the original event; nullopt when malformed
+  std::string raw;            // the raw message value, always kept
+  std::optional<std::string> kafka_key;
+  std::vector<Header> headers;
+  std::optional<Json> conflict;  // {expected_version, actual_version, ...} when an aggregate exists
+  SourceRef src;
+  std::string consumer_group;
+  int attempts = 0;
+  std::optional<int64_t> version;  // stored version seen at the decision
+  std::optional<std::string> state;
+};
+
+enum class WriteStatus { written, duplicate, cas_lost };
+
+struct CommitResult {
+  std::vector<WriteStatus> applied;  // one per AppliedWrite, same order
+  std::vector<WriteStatus> dead;     // one per DeadLetterWrite (never cas_lost)
+};
+
+// A dead_letters row as stored.
+struct DeadLetterRecord {
+  int64_t id = 0;
+  std::string event_id;
+  std::string reason;
+  std::string detail;
+  std::optional<std::string> aggregate_type;
+  std::optional<std::string> aggregate_id;
+  std::optional<Json> event;
+  std::string raw;
+  std::optional<std::string> kafka_key;
+  std::vector<Header> headers;
+  std::optional<Json> conflict;
+  SourceRef src;
+  std::string consumer_group;
+  int attempts = 0;
+  std::string status;
+  std::string created_at;  // RFC 3339 UTC
+  std::optional<std::string> resolved_at;
+  std::optional<std::string> resolved_by;
+  std::optional<std::string> note;
+};
+
+struct MigrationStatus {
+  int version;
+  std::string name;
+  bool applied;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Outcomes already recorded for these event ids.
+  virtual std::unordered_map<std::string, PriorOutcome> find_outcomes(const std::vector<std::string>& event_ids) = 0;
+  // Current aggregates, one Snapshot per ref in the same order; read without locks.
+  virtual std::vector<Snapshot> read(const std::vector<AggregateRef>& refs) = 0;
+  // Writes all of it in ONE transaction. Each applied write is a compare-and-set
+  // on (read_version, from_state) and carries its audit and processed_events rows;
+  // each dead letter carries its processed_events row and its outbox row. Per
+  // write: written, duplicate (the event_id got an outcome meanwhile), or cas_lost.
+  // Throws TransientStoreError / DataStoreError; then nothing was written.
+  virtual CommitResult commit(const std::vector<AppliedWrite>& applied,
+                              const std::vector<DeadLetterWrite>& dead) = 0;
+
+  // Outbox relay: locks up to `limit` unpublished dead letters (skipping rows another
+  // relay holds), calls `publish` with them, and marks them published only if it
+  // returns true, in the same transaction. Returns how many were marked.
+  virtual std::size_t relay_dead_letters(std::size_t limit,
+                                         const std::function<bool(const std::vector<DeadLetterRecord>&)>& publish) = 0;
+
+  virtual void ping() = 0;
+
+  // Operators (dead-letter tooling).
+  struct DeadLetterFilter {
+    std::optional<std::string> status;
+    std::optional<std::string> reason;
+    std::optional<std::string> aggregate_type;
+    std::optional<std::string> aggregate_id;
+    std::size_t limit = 100;
+  };
+  virtual std::vector<DeadLetterRecord> list_dead_letters(const DeadLetterFilter& f) = 0;
+  virtual std::optional<DeadLetterRecord> get_dead_letter(int64_t id) = 0;
+
+  // Schema.
+  virtual std::vector<MigrationStatus> migration_status() = 0;
+  virtual std::vector<MigrationStatus> migrate_up() = 0;        // returns what it applied
+  virtual std::vector<MigrationStatus> migrate_down(int n) = 0;  // returns what it reverted
+  virtual int schema_version() = 0;
+
+  virtual const char* dialect() const = 0;
+};
+
+// Opens a store for a database URL (postgresql://, postgres://, or a libpq
+// key=value string). Throws TransientStoreError when the database is unreachable.
+std::unique_ptr<Store> open_store(const std::string& url);
+
+// Highest migration version this build knows.
+int latest_schema_version();
+
+// RFC 3339 UTC timestamp of now, millisecond precision.
+std::string now_rfc3339();
+
+// Base64 (RFC 4648, padded).
+std::string base64_encode(std::string_view bytes);
+std::optional<std::string> base64_decode(std::string_view text);
+
+}  // namespace lockstep
