@@ -1,0 +1,536 @@
+// lockstep-bench: the whole pipeline (broker -> worker -> PostgreSQL), batched
+// Lockstep against the naive one-transaction-per-event mode on the same data,
+// plus the batched compare-and-set ceiling of the same database, in one run.
+//
+// It starts librdkafka's mock cluster in-process, loads a generated workload
+// into it, and for each mode creates a fresh database, migrates it, runs
+// `lockstep run` as a child process (so its CPU time and peak RSS are its own),
+// and waits until every message has an outcome. Latency percentiles come from
+// the worker's own lockstep_event_duration_seconds histogram (consumed ->
+// durable outcome), interpolated within buckets as histogram_quantile() does.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <utility>  // Boost 1.74's Asio uses std::exchange without including it
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lockstep/kafka.hpp"
+#include "workload.hpp"
+
+extern char** environ;
+
+namespace lockstep::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr const char* kUsage = R"(usage: lockstep-bench [options]
+  --events N         events in the workload (default 200000)
+  --keys K           distinct aggregates, 1..1000000 (default 10000)
+  --partitions P     partitions per input topic (default 8)
+  --skew S           0 = uniform keys, > 0 = Zipf exponent (default 0)
+  --naive-events N   how many of the same events the naive mode processes
+                     (default 20000; it runs at a few hundred per second)
+  --modes LIST       lockstep,naive,ceiling (default all three)
+  --database-url U   an existing database to derive scratch databases from
+                     (default $LOCKSTEP_DATABASE_URL)
+  --lockstep PATH    the worker binary (default: lockstep next to this binary)
+  --seed N           workload seed (default 42)
+Extra worker settings go through the usual LOCKSTEP_* environment and
+--config: pass --config FILE to forward it to `lockstep run`.
+)";
+
+struct Options {
+  WorkloadOptions workload;
+  int partitions = 8;
+  std::size_t naive_events = 20000;
+  std::vector<std::string> modes = {"lockstep", "naive", "ceiling"};
+  std::string database_url;
+  std::string lockstep;
+  std::optional<std::string> config;
+};
+
+[[noreturn]] void usage(const std::string& msg) {
+  std::cerr << "lockstep-bench: " << msg << "\n" << kUsage;
+  std::exit(2);
+}
+
+long long number(const std::string& flag, const std::string& v, long long lo, long long hi) {
+  try {
+    std::size_t used = 0;
+    const long long n = std::stoll(v, &used);
+    if (used == v.size() && n >= lo && n <= hi) return n;
+  } catch (const std::exception&) {
+  }
+  usage(flag + ": expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + " (got \"" + v + "\")");
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  if (const char* u = std::getenv("LOCKSTEP_DATABASE_URL")) o.database_url = u;
+  o.lockstep = (std::filesystem::path(argv[0]).parent_path() / "lockstep").string();
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    if (i + 1 >= argc) usage(a + ": missing value");
+    const std::string v = argv[++i];
+    if (a == "--events") o.workload.events = static_cast<std::size_t>(number(a, v, 1, 100000000));
+    else if (a == "--keys") o.workload.keys = static_cast<std::size_t>(number(a, v, 1, 1000000));
+    else if (a == "--partitions") o.partitions = static_cast<int>(number(a, v, 1, 256));
+    else if (a == "--naive-events") o.naive_events = static_cast<std::size_t>(number(a, v, 1, 100000000));
+    else if (a == "--seed") o.workload.seed = static_cast<uint64_t>(number(a, v, 0, 1LL << 62));
+    else if (a == "--database-url") o.database_url = v;
+    else if (a == "--lockstep") o.lockstep = v;
+    else if (a == "--config") o.config = v;
+    else if (a == "--skew") {
+      try {
+        o.workload.skew = std::stod(v);
+      } catch (const std::exception&) {
+        usage("--skew: expected a number");
+      }
+      if (!(o.workload.skew >= 0 && o.workload.skew <= 5)) usage("--skew: expected 0..5");
+    } else if (a == "--modes") {
+      o.modes.clear();
+      std::stringstream ss(v);
+      for (std::string m; std::getline(ss, m, ',');) {
+        if (m != "lockstep" && m != "naive" && m != "ceiling") usage("--modes: unknown mode " + m);
+        o.modes.push_back(m);
+      }
+    } else {
+      usage("unknown option " + a);
+    }
+  }
+  if (o.database_url.empty()) usage("--database-url (or LOCKSTEP_DATABASE_URL) is required");
+  return o;
+}
+
+bool has_mode(const Options& o, const std::string& m) {
+  return std::find(o.modes.begin(), o.modes.end(), m) != o.modes.end();
+}
+
+// postgresql://u@h:p/db?x -> postgresql://u@h:p/<name>?x
+std::string with_database(const std::string& url, const std::string& name) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) throw std::runtime_error("database url must be a postgresql:// URL");
+  const auto slash = url.find('/', scheme + 3);
+  const auto query = url.find('?', scheme + 3);
+  const std::string base = url.substr(0, slash == std::string::npos ? std::min(query, url.size()) : slash);
+  return base + "/" + name + (query == std::string::npos ? "" : url.substr(query));
+}
+
+void recreate_database(const std::string& admin_url, const std::string& name) {
+  pqxx::connection c(admin_url);
+  pqxx::nontransaction tx(c);
+  tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name) + " WITH (FORCE)");
+  tx.exec("CREATE DATABASE " + tx.quote_name(name));
+}
+
+// ---------------------------------------------------------------------------
+// Child process with rusage.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, const std::string& log) {
+    std::vector<std::string> envs;
+    for (char** e = environ; *e; ++e) {
+      const std::string kv = *e;
+      if (!env.count(kv.substr(0, kv.find('=')))) envs.push_back(kv);
+    }
+    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    std::vector<char*> a, e;
+    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    for (const auto& s : envs) e.push_back(const_cast<char*>(s.c_str()));
+    e.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    const int rc = posix_spawn(&pid_, a[0], &fa, nullptr, a.data(), e.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      wait(std::nullopt);
+    }
+  }
+  // Waits for exit; returns the exit status (-signal when killed).
+  int wait(std::optional<std::chrono::milliseconds> timeout) {
+    const auto deadline = Clock::now() + timeout.value_or(24h);
+    int status = 0;
+    for (;;) {
+      const pid_t r = ::wait4(pid_, &status, timeout ? WNOHANG : 0, &usage_);
+      if (r == pid_) break;
+      if (r < 0 && errno != EINTR) return -1;
+      if (Clock::now() > deadline) {
+        ::kill(pid_, SIGKILL);
+        timeout.reset();
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+  void signal(int sig) const {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+  bool running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (::wait4(pid_, &status, WNOHANG, &usage_) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+  double cpu_seconds() const {
+    auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return tv(usage_.ru_utime) + tv(usage_.ru_stime);
+  }
+  double peak_rss_mib() const { return static_cast<double>(usage_.ru_maxrss) / 1024.0; }
+
+ private:
+  pid_t pid_ = -1;
+  struct rusage usage_ {};
+};
+
+int run_cmd(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, const std::string& log) {
+  Child c(argv, env, log);
+  return c.wait(120s);
+}
+
+// ---------------------------------------------------------------------------
+// Metrics scraping.
+std::optional<std::string> http_get(int port, const std::string& target) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  try {
+    boost::asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(5s);
+    stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
+                                                  static_cast<unsigned short>(port)));
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    http::write(stream, req);
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(stream, buf, res);
+    beast::error_code ec;
+    stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    if (res.result_int() != 200) return std::nullopt;
+    return res.body();
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// Sum of every sample of a family (all label sets); nullopt if absent.
+double family_sum(const std::string& text, const std::string& name) {
+  double sum = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name, 0) != 0) continue;
+    const char next = line.size() > name.size() ? line[name.size()] : '\0';
+    if (next != ' ' && next != '{') continue;
+    sum += std::atof(line.c_str() + line.rfind(' ') + 1);
+  }
+  return sum;
+}
+
+// histogram_quantile over lockstep_event_duration_seconds_bucket{le=...}.
+double quantile(const std::string& text, double q) {
+  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
+  const std::string prefix = "lockstep_event_duration_seconds_bucket{le=\"";
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    const auto end = line.find('"', prefix.size());
+    const std::string le = line.substr(prefix.size(), end - prefix.size());
+    const double bound = le == "+Inf" ? INFINITY : std::atof(le.c_str());
+    buckets.emplace_back(bound, std::atof(line.c_str() + line.rfind(' ') + 1));
+  }
+  if (buckets.empty() || buckets.back().second <= 0) return NAN;
+  std::sort(buckets.begin(), buckets.end());
+  const double rank = q * buckets.back().second;
+  double lo = 0, below = 0;
+  for (const auto& [le, count] : buckets) {
+    if (count >= rank) {
+      if (std::isinf(le)) return lo;  // beyond the last finite bucket: report its bound
+      const double in_bucket = count - below;
+      return in_bucket <= 0 ? le : lo + (le - lo) * (rank - below) / in_bucket;
+    }
+    lo = le;
+    below = count;
+  }
+  return lo;
+}
+
+int free_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+// ---------------------------------------------------------------------------
+struct RunResult {
+  std::string mode;
+  std::size_t events = 0;
+  double seconds = 0;
+  double p50 = NAN, p95 = NAN, p99 = NAN;
+  double cpu = 0, rss = 0;
+  std::map<std::string, long> outcomes;
+  bool ok = false;
+  std::string error;
+};
+
+RunResult run_worker(const Options& o, const std::string& mode, const std::string& brokers, std::size_t target,
+                     const std::string& logdir) {
+  RunResult r;
+  r.mode = mode;
+  r.events = target;
+  const std::string db = "lockstep_bench_" + mode;
+  const std::string url = with_database(o.database_url, db);
+  recreate_database(o.database_url, db);
+  const std::string log = logdir + "/" + mode + ".log";
+  const int port = free_port();
+  std::map<std::string, std::string> env = {{"LOCKSTEP_DATABASE_URL", url},
+                                            {"LOCKSTEP_KAFKA_BROKERS", brokers},
+                                            {"LOCKSTEP_KAFKA_GROUP_ID", "bench-" + mode + "-" + std::to_string(::getpid())},
+                                            {"LOCKSTEP_METRICS_LISTEN", "127.0.0.1:" + std::to_string(port)},
+                                            {"LOCKSTEP_LOG_LEVEL", "warn"}};
+  std::vector<std::string> migrate = {o.lockstep, "migrate", "up"};
+  std::vector<std::string> run = {o.lockstep, "run"};
+  if (o.config) {
+    for (auto* v : {&migrate, &run}) v->insert(v->end(), {"--config", *o.config});
+  }
+  if (mode == "naive") run.push_back("--naive");
+  if (const int rc = run_cmd(migrate, env, log); rc != 0) {
+    r.error = "lockstep migrate up exited " + std::to_string(rc) + " (see " + log + ")";
+    return r;
+  }
+
+  Child worker(run, env, log);
+  std::optional<Clock::time_point> first;
+  Clock::time_point last_progress = Clock::now();
+  double done = 0, last_done = -1;
+  std::string metrics;
+  while (done < static_cast<double>(target)) {
+    if (!worker.running()) {
+      r.error = "worker exited early (see " + log + ")";
+      return r;
+    }
+    if (auto m = http_get(port, "/metrics")) {
+      metrics = std::move(*m);
+      done = family_sum(metrics, "lockstep_events_total");
+      if (done > 0 && !first) first = Clock::now();
+      if (done != last_done) {
+        last_done = done;
+        last_progress = Clock::now();
+      }
+    }
+    if (Clock::now() - last_progress > 120s) {
+      r.error = "no progress for 120 s at " + std::to_string(static_cast<long>(done)) + " of " +
+                std::to_string(target) + " events (see " + log + ")";
+      return r;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  const auto end = Clock::now();
+  r.seconds = std::chrono::duration<double>(end - *first).count();
+  r.p50 = quantile(metrics, 0.50) * 1000;
+  r.p95 = quantile(metrics, 0.95) * 1000;
+  r.p99 = quantile(metrics, 0.99) * 1000;
+  worker.signal(SIGTERM);
+  const int rc = worker.wait(60s);
+  r.cpu = worker.cpu_seconds();
+  r.rss = worker.peak_rss_mib();
+  if (rc != 0) r.error = "worker exited " + std::to_string(rc) + " after SIGTERM (see " + log + ")";
+
+  pqxx::connection c(url);
+  pqxx::read_transaction tx(c);
+  for (const auto& row : tx.exec("SELECT outcome || coalesce('/' || reason, ''), count(*) FROM processed_events GROUP BY 1 ORDER BY 1"))
+    r.outcomes[row[0].as<std::string>()] = row[1].as<long>();
+  r.ok = r.error.empty();
+  return r;
+}
+
+// The database's own ceiling for what Lockstep must write per transition: one
+// set-based statement per transaction of 500 distinct rows that does the
+// compare-and-set (the same jsonb_to_recordset shape Lockstep uses) and appends
+// the audit and processed_events rows, on a single connection with
+// synchronous commit. No reads, no decisions, no Kafka: an upper bound.
+double measure_ceiling(const Options& o, std::size_t transitions) {
+  const std::string url = with_database(o.database_url, "lockstep_bench_ceiling");
+  recreate_database(o.database_url, "lockstep_bench_ceiling");
+  pqxx::connection c(url);
+  const std::size_t keys = std::max<std::size_t>(o.workload.keys, 500);
+  {
+    pqxx::work tx(c);
+    tx.exec("CREATE TABLE agg (id text PRIMARY KEY, state text NOT NULL, version bigint NOT NULL, data jsonb NOT NULL)");
+    tx.exec("CREATE TABLE audit (seq bigserial PRIMARY KEY, id text NOT NULL, event_id text NOT NULL, "
+            "from_version bigint NOT NULL, to_version bigint NOT NULL, at timestamptz NOT NULL DEFAULT now(), "
+            "UNIQUE (id, to_version))");
+    tx.exec("CREATE TABLE processed (event_id text PRIMARY KEY, outcome text NOT NULL, version bigint, "
+            "at timestamptz NOT NULL DEFAULT now())");
+    tx.exec_params("INSERT INTO agg SELECT 'm-' || g, 'active', 1, '{}' FROM generate_series(0, $1::int - 1) g",
+                   static_cast<long>(keys));
+    tx.commit();
+  }
+  c.prepare("cas", R"(
+    WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, v bigint, patch jsonb, e text)),
+    u AS (UPDATE agg a SET version = a.version + 1, data = a.data || x.patch
+          FROM x WHERE a.id = x.id AND a.version = x.v AND a.state = 'active'
+          RETURNING a.id, a.version),
+    au AS (INSERT INTO audit (id, event_id, from_version, to_version)
+           SELECT u.id, x.e, u.version - 1, u.version FROM u JOIN x USING (id)),
+    pe AS (INSERT INTO processed (event_id, outcome, version)
+           SELECT x.e, 'applied', u.version FROM u JOIN x USING (id))
+    SELECT count(*) FROM u)");
+  std::vector<int64_t> version(keys, 1);
+  std::size_t next = 0, written = 0;
+  const auto t0 = Clock::now();
+  while (written < transitions) {
+    nlohmann::json batch = nlohmann::json::array();
+    std::vector<std::size_t> idx;
+    for (std::size_t i = 0; i < 500 && written + idx.size() < transitions; ++i) {
+      const std::size_t k = next++ % keys;
+      idx.push_back(k);
+      batch.push_back({{"id", "m-" + std::to_string(k)},
+                       {"v", version[k]},
+                       {"patch", {{"n", written + i}}},
+                       {"e", "c-" + std::to_string(written + i)}});
+    }
+    pqxx::work tx(c);
+    const auto res = tx.exec_prepared("cas", batch.dump());
+    tx.commit();
+    if (res[0][0].as<std::size_t>() != idx.size())
+      throw std::runtime_error("ceiling: a compare-and-set lost with no concurrent writer");
+    for (auto k : idx) ++version[k];
+    written += idx.size();
+  }
+  return static_cast<double>(written) / std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string fmt(double v, int prec = 1) {
+  if (std::isnan(v)) return "-";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", prec, v);
+  return b;
+}
+
+int main_impl(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  if (!std::filesystem::exists(o.lockstep)) usage("worker binary not found: " + o.lockstep + " (use --lockstep)");
+  const std::string logdir =
+      (std::filesystem::temp_directory_path() / ("lockstep-bench." + std::to_string(::getpid()))).string();
+  std::filesystem::create_directories(logdir);
+
+  WorkloadSummary ws;
+  auto t = Clock::now();
+  const auto events = generate(o.workload, &ws);
+  std::cout << "workload: " << events.size() << " events on " << ws.distinct_keys << " keys ("
+            << (o.workload.skew > 0 ? "Zipf s=" + fmt(o.workload.skew, 2) : std::string("uniform")) << "), "
+            << ws.creates << " creates, " << ws.transitions << " transitions, " << ws.edits << " edits, " << ws.stale
+            << " stale expected_version, " << ws.duplicates << " duplicates; both topics, " << o.partitions
+            << " partitions each\n";
+
+  MockCluster cluster(1);
+  for (const char* topic : {"transitions.bot", "transitions.api"}) cluster.create_topic(topic, o.partitions);
+  cluster.create_topic("transitions.dlq", o.partitions);
+  {
+    Producer p(cluster.bootstraps(), {{"linger.ms", "20"}, {"batch.num.messages", "10000"}});
+    std::vector<OutMessage> chunk;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      chunk.push_back({events[i].topic, events[i].key, events[i].value, {}});
+      if (chunk.size() == 20000 || i + 1 == events.size()) {
+        for (const auto& d : p.send(chunk, 120s))
+          if (!d.error.empty()) throw std::runtime_error("loading the broker: " + d.error);
+        chunk.clear();
+      }
+    }
+  }
+  std::cout << "loaded into the development broker in " << fmt(std::chrono::duration<double>(Clock::now() - t).count(), 1)
+            << " s; worker logs in " << logdir << "\n\n";
+
+  std::vector<RunResult> results;
+  if (has_mode(o, "lockstep")) results.push_back(run_worker(o, "lockstep", cluster.bootstraps(), events.size(), logdir));
+  if (has_mode(o, "naive"))
+    results.push_back(run_worker(o, "naive", cluster.bootstraps(), std::min(o.naive_events, events.size()), logdir));
+  std::optional<double> ceiling;
+  if (has_mode(o, "ceiling")) ceiling = measure_ceiling(o, 100000);
+
+  std::printf("%-9s %9s %9s %10s %9s %9s %9s %8s %9s\n", "mode", "events", "seconds", "events/s", "p50 ms", "p95 ms",
+              "p99 ms", "cpu s", "rss MiB");
+  bool ok = true;
+  for (const auto& r : results) {
+    if (!r.ok) {
+      std::printf("%-9s FAILED: %s\n", r.mode.c_str(), r.error.c_str());
+      ok = false;
+      continue;
+    }
+    std::printf("%-9s %9zu %9s %10s %9s %9s %9s %8s %9s\n", r.mode.c_str(), r.events, fmt(r.seconds, 2).c_str(),
+                fmt(static_cast<double>(r.events) / r.seconds, 0).c_str(), fmt(r.p50).c_str(), fmt(r.p95).c_str(),
+                fmt(r.p99).c_str(), fmt(r.cpu, 1).c_str(), fmt(r.rss, 0).c_str());
+  }
+  if (ceiling)
+    std::printf("%-9s %9d %9s %10s   (batched CAS + audit + processed rows, 500 per transaction, 1 connection)\n",
+                "ceiling", 100000, "", fmt(*ceiling, 0).c_str());
+  if (results.size() == 2 && results[0].ok && results[1].ok)
+    std::printf("\nlockstep / naive throughput: %.1fx\n", (static_cast<double>(results[0].events) / results[0].seconds) /
+                                                          (static_cast<double>(results[1].events) / results[1].seconds));
+  for (const auto& r : results) {
+    if (!r.ok) continue;
+    std::printf("%s outcomes:", r.mode.c_str());
+    for (const auto& [k, n] : r.outcomes) std::printf(" %s=%ld", k.c_str(), n);
+    std::printf("\n");
+  }
+  std::printf("(latency: consumed -> durable outcome, from the worker's lockstep_event_duration_seconds histogram;\n"
+              " the whole backlog is in the broker before the worker starts, so it includes queueing in the worker)\n");
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace lockstep::bench
+
+int main(int argc, char** argv) {
+  try {
+    return lockstep::bench::main_impl(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "lockstep-bench: " << e.what() << "\n";
+    return 1;
+  }
+}
