@@ -1,0 +1,111 @@
+// Test helpers: polling with deadlines (never sleeps as synchronisation), env access.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace lockstep::test {
+
+// Polls `pred` every few milliseconds until it returns true or `timeout` passes.
+// Returns whether it became true. Use with ASSERT_TRUE(...) << "what we waited for".
+bool poll_until(std::chrono::milliseconds timeout, const std::function<bool()>& pred);
+
+// Value of an environment variable, or nullopt.
+std::optional<std::string> env(const char* name);
+
+// A unique suffix for names (databases, topics, groups) in this test process.
+std::string unique_suffix();
+
+// Directory of the built binaries (build/bin) and the source tree.
+std::string bin_dir();
+std::string source_dir();
+
+}  // namespace lockstep::test
+
+namespace lockstep::test {
+
+// A fresh PostgreSQL database for one test (created from LOCKSTEP_TEST_DATABASE_URL,
+// migrated to the latest schema, dropped on destruction). Fails the test when the
+// variable is missing: run the suite through scripts/test, which starts a server.
+class TestDb {
+ public:
+  explicit TestDb(bool migrate = true);
+  ~TestDb();
+  TestDb(const TestDb&) = delete;
+  TestDb& operator=(const TestDb&) = delete;
+  const std::string& url() const { return url_; }
+  const std::string& name() const { return name_; }
+  // Runs a query on a fresh connection; returns the first column of the first row ("" if none/NULL).
+  std::string scalar(const std::string& sql) const;
+  void exec(const std::string& sql) const;
+
+ private:
+  std::string admin_url_;
+  std::string url_;
+  std::string name_;
+};
+
+// URL of `base` with its database name replaced.
+std::string with_database(const std::string& base, const std::string& db);
+
+}  // namespace lockstep::test
+
+#include <vector>
+#include "lockstep/machine.hpp"
+
+namespace lockstep::test {
+
+// Checks the store's invariants (contract §4/§6) on a database and returns one
+// line per violation (empty = all hold):
+//  - every applied outcome has exactly one audit row and vice versa;
+//  - every dead_lettered outcome has exactly one dead_letters row and vice versa;
+//  - per aggregate, audit to_versions are exactly 1..version and each from_state
+//    is the previous row's to_state; the stored state is the last to_state;
+//  - every audited transition is allowed by `machines` from its from_state.
+std::vector<std::string> invariant_violations(const TestDb& db, const MachineSet& machines);
+
+}  // namespace lockstep::test
+
+#include <sys/types.h>
+#include <map>
+
+namespace lockstep::test {
+
+// A child process (posix_spawn) with its stdout on a pipe and stderr to a log file.
+// `extra_env` adds to the inherited environment; an empty value removes the variable.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& extra_env,
+          const std::string& stderr_path);
+  ~Process();  // SIGKILLs and reaps if still running
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Reads one line of stdout (without newline); nullopt on EOF/timeout.
+  std::optional<std::string> read_line(std::chrono::milliseconds timeout);
+  void signal(int sig);
+  // Waits for exit; returns the exit code (128+signal when killed), nullopt on timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  bool running();
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  std::string buf_;
+  std::optional<int> status_;
+};
+
+// A free TCP port on 127.0.0.1 (bound and released).
+int free_port();
+
+// HTTP GET http://127.0.0.1:port/path; returns the status code (0 when unreachable) and body.
+std::pair<int, std::string> http_get(int port, const std::string& path);
+
+// The value of one sample line (`name{labels} value`) of a Prometheus text
+// exposition, or -1 when absent. `series` is the full name with its labels.
+double metric_value(const std::string& text, const std::string& series);
+
+}  // namespace lockstep::test

@@ -1,0 +1,61 @@
+#include <gtest/gtest.h>
+
+#include <pqxx/pqxx>
+#include <stdexcept>
+
+#include "lockstep/store.hpp"
+#include "lockstep/test/support.hpp"
+
+namespace lockstep::test {
+
+std::string with_database(const std::string& base, const std::string& db) {
+  const auto scheme = base.find("://");
+  if (scheme == std::string::npos) throw std::invalid_argument("LOCKSTEP_TEST_DATABASE_URL must be a URL");
+  const auto slash = base.find('/', scheme + 3);
+  const auto q = base.find('?', scheme + 3);
+  std::string head = base.substr(0, slash == std::string::npos ? (q == std::string::npos ? base.size() : q) : slash);
+  std::string tail = q == std::string::npos ? "" : base.substr(q);
+  return head + "/" + db + tail;
+}
+
+TestDb::TestDb(bool migrate) {
+  auto base = env("LOCKSTEP_TEST_DATABASE_URL");
+  if (!base) {
+    ADD_FAILURE() << "LOCKSTEP_TEST_DATABASE_URL is not set: run the suite through scripts/test";
+    throw std::runtime_error("no test database");
+  }
+  admin_url_ = *base;
+  name_ = "lockstep_t_" + unique_suffix();
+  {
+    pqxx::connection c(admin_url_);
+    pqxx::nontransaction tx(c);
+    tx.exec("CREATE DATABASE " + tx.quote_name(name_));
+  }
+  url_ = with_database(admin_url_, name_);
+  if (migrate) open_store(url_)->migrate_up();
+}
+
+TestDb::~TestDb() {
+  try {
+    pqxx::connection c(admin_url_);
+    pqxx::nontransaction tx(c);
+    tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
+  } catch (...) {
+  }
+}
+
+std::string TestDb::scalar(const std::string& sql) const {
+  pqxx::connection c(url_);
+  pqxx::nontransaction tx(c);
+  auto r = tx.exec(sql);
+  if (r.empty() || r[0][0].is_null()) return "";
+  return r[0][0].as<std::string>();
+}
+
+void TestDb::exec(const std::string& sql) const {
+  pqxx::connection c(url_);
+  pqxx::nontransaction tx(c);
+  tx.exec(sql);
+}
+
+}  // namespace lockstep::test

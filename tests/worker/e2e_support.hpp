@@ -1,0 +1,48 @@
+// End-to-end helpers: run `lockstep broker` and `lockstep run` as real processes.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lockstep/kafka.hpp"
+#include "lockstep/test/support.hpp"
+
+namespace lockstep::test {
+
+// A temp directory removed on destruction.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  std::string path;
+};
+
+// `lockstep broker` child; bootstrap() is the address it printed first.
+class BrokerProcess {
+ public:
+  explicit BrokerProcess(const std::string& log, int partitions = 4);
+  const std::string& bootstrap() const { return bootstrap_; }
+  Process& process() { return *proc_; }
+
+ private:
+  std::unique_ptr<Process> proc_;
+  std::string bootstrap_;
+};
+
+// The shipped config with these brokers, database and metrics port, short
+// group-session timeouts (so a SIGKILLed member leaves quickly) and quick retries.
+std::string write_worker_config(const std::string& dir, const std::string& brokers, const std::string& db_url,
+                                int metrics_port, const std::string& group);
+
+std::unique_ptr<Process> start_worker(const std::string& config, const std::string& log);
+
+// Events for `keys` aggregates from both topics (lifecycles that race), as messages.
+struct Planned {
+  std::vector<OutMessage> messages;
+  std::vector<std::string> event_ids;  // distinct
+};
+Planned plan_race(int keys, int seed);
+
+std::string read_file(const std::string& path);
+
+}  // namespace lockstep::test

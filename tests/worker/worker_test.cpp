@@ -1,0 +1,393 @@
+// The whole worker in-process: mock cluster (real Kafka protocol) + real PostgreSQL.
+// Bot and API producers race on the same keys while a direct writer updates the
+// same rows through the store's compare-and-set; afterwards the invariants must hold.
+#include <gtest/gtest.h>
+
+#include <pqxx/pqxx>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "lockstep/engine.hpp"
+#include "lockstep/kafka.hpp"
+#include "lockstep/test/support.hpp"
+#include "lockstep/worker.hpp"
+
+namespace lockstep {
+namespace {
+
+using namespace std::chrono_literals;
+using test::poll_until;
+using test::TestDb;
+
+struct Emitted {
+  std::string event_id;
+  std::string topic;
+  std::string agg;
+  std::string transition;
+  std::optional<std::string> payload_key;  // edits add one key each
+};
+
+std::string event_json(const std::string& id, const std::string& agg, const std::string& transition,
+                       const std::string& extra = "") {
+  return R"({"event_id":")" + id + R"(","aggregate_type":"membership","aggregate_id":")" + agg +
+         R"(","transition":")" + transition + R"(","actor":"t")" + extra + "}";
+}
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  explicit WorkerTest(int brokers = 1) : cluster(brokers) {}
+  void SetUp() override {
+    cluster.create_topic("transitions.bot", 4);
+    cluster.create_topic("transitions.api", 4);
+    cluster.create_topic("transitions.dlq", 2);
+    cfg = parse_config(builtin_config_text(), "<built-in>");
+    cfg.kafka.brokers = cluster.bootstraps();
+    cfg.kafka.group_id = "wt-" + test::unique_suffix();
+    cfg.kafka.properties = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+    cfg.database.url = db.url();
+    cfg.database.pool_size = 2;
+    cfg.retry.base_delay_ms = 1;
+    cfg.retry.max_delay_ms = 20;
+    cfg.retry.max_attempts = 8;
+    cfg.batch.max_events = 64;
+    cfg.batch.max_wait_ms = 2;
+    cfg.shutdown_timeout_ms = 5000;
+    cfg.limits.max_event_bytes = 4096;
+  }
+
+  void start() {
+    worker = std::make_unique<Worker>(cfg, metrics);
+    thread = std::thread([this] {
+      try {
+        worker->run(stop);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "worker failed: " << e.what();
+      }
+      returned = true;
+    });
+  }
+
+  void TearDown() override {
+    if (thread.joinable()) {
+      stop = true;
+      thread.join();
+    }
+  }
+
+  void send(Producer& p, const std::string& topic, const std::string& value, std::optional<std::string> key,
+            std::vector<Header> headers = {}) {
+    OutMessage m{topic, std::move(key), value, std::move(headers)};
+    auto d = p.send({m}, 10s);
+    ASSERT_TRUE(d[0].error.empty()) << d[0].error;
+  }
+
+  long count(const std::string& sql) { return std::stol(db.scalar(sql)); }
+
+  MockCluster cluster;
+  TestDb db;
+  Config cfg;
+  std::shared_ptr<Metrics> metrics = std::make_shared<Metrics>();
+  std::unique_ptr<Worker> worker;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> returned{false};
+  std::thread thread;
+};
+
+TEST_F(WorkerTest, BotAndApiRacingOnSameKeysConverge) {
+  start();
+  ASSERT_TRUE(poll_until(60s, [&] { return worker->ready(); })) << "worker never became ready";
+
+  constexpr int kKeys = 24;
+  std::vector<Emitted> emitted[2];
+  std::atomic<int> direct_written{0};
+  std::set<std::string> direct_keys;
+  std::mutex direct_mu;
+
+  auto producer_fn = [&](int side) {
+    const std::string topic = side == 0 ? "transitions.bot" : "transitions.api";
+    const std::string tag = side == 0 ? "b" : "a";
+    Producer p(cfg.kafka.brokers, {});
+    std::mt19937 rng(side + 1);
+    const std::vector<std::string> lifecycle = side == 0
+        ? std::vector<std::string>{"join", "verify", "activate", "edit", "suspend", "reinstate", "edit", "remove", "rejoin", "edit"}
+        : std::vector<std::string>{"join", "edit", "override", "edit", "suspend", "edit", "reinstate", "remove", "edit", "override"};
+    std::vector<OutMessage> batch;
+    for (std::size_t step = 0; step < lifecycle.size(); ++step) {
+      for (int k = 0; k < kKeys; ++k) {
+        const std::string agg = "guild-1/user-" + std::to_string(k);
+        Emitted e{tag + "-" + std::to_string(step) + "-" + std::to_string(k), topic, agg, lifecycle[step], std::nullopt};
+        std::string extra;
+        if (e.transition == "edit") {
+          e.payload_key = "k_" + e.event_id;
+          extra = R"(,"payload":{")" + *e.payload_key + R"(":true})";
+        }
+        if (rng() % 50 == 0) extra += R"(,"expected_version":1)";  // mostly stale
+        batch.push_back(OutMessage{topic, "membership:" + agg, event_json(e.event_id, agg, e.transition, extra), {}});
+        emitted[side].push_back(e);
+      }
+    }
+    // Re-send a few events (same event_id, other topic too): duplicates.
+    for (int k = 0; k < 6; ++k) batch.push_back(batch[static_cast<std::size_t>(k * 7)]);
+    auto ds = p.send(batch, 30s);
+    for (const auto& d : ds) ASSERT_TRUE(d.error.empty()) << d.error;
+  };
+
+  // A direct writer (as the web API would) racing through the store's CAS.
+  std::atomic<bool> direct_stop{false};
+  std::thread direct([&] {
+    auto store = open_store(db.url());
+    std::mt19937 rng(99);
+    int n = 0;
+    while (!direct_stop && n < 150) {
+      const std::string agg = "guild-1/user-" + std::to_string(rng() % kKeys);
+      auto s = store->read({{"membership", agg}}).front();
+      if (!s.exists) continue;
+      AppliedWrite a;
+      a.event_id = "direct-" + std::to_string(n);
+      a.aggregate_type = "membership";
+      a.aggregate_id = agg;
+      a.transition = "edit";
+      a.from_state = s.state;
+      a.to_state = s.state;
+      a.read_version = s.version;
+      a.new_data = s.data;
+      a.new_data["d_" + std::to_string(n)] = true;
+      a.actor = "web";
+      a.src.source = "direct";
+      if (store->commit({a}, {}).applied[0] == WriteStatus::written) {
+        std::lock_guard lk(direct_mu);
+        direct_keys.insert(agg + "|d_" + std::to_string(n));
+        ++direct_written;
+        ++n;
+      }
+    }
+  });
+
+  std::thread bot(producer_fn, 0), api(producer_fn, 1);
+  bot.join();
+  api.join();
+
+  std::set<std::string> ids;
+  for (auto& side : emitted)
+    for (auto& e : side) ids.insert(e.event_id);
+  ASSERT_TRUE(poll_until(120s, [&] {
+    return count("SELECT count(*) FROM processed_events WHERE event_id NOT LIKE 'direct-%'") ==
+           static_cast<long>(ids.size());
+  })) << "not every event got an outcome: "
+      << db.scalar("SELECT count(*) FROM processed_events WHERE event_id NOT LIKE 'direct-%'") << " of " << ids.size();
+  direct_stop = true;
+  direct.join();
+
+  // Exactly one outcome per event; nothing else.
+  EXPECT_EQ(count("SELECT count(*) FROM processed_events WHERE event_id NOT LIKE 'direct-%'"),
+            static_cast<long>(ids.size()));
+  auto violations = test::invariant_violations(db, cfg.machines);
+  EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
+
+  // No lost update: every applied edit's key (and every direct write's key) is in the data.
+  pqxx::connection c(db.url());
+  pqxx::nontransaction tx(c);
+  long lost = 0;
+  for (const auto& side : emitted) {
+    for (const auto& e : side) {
+      if (!e.payload_key) continue;
+      auto r = tx.exec_params(
+          "SELECT (SELECT outcome FROM processed_events WHERE event_id = $1), "
+          "(SELECT data ? $2 FROM aggregates WHERE aggregate_type = 'membership' AND aggregate_id = $3)",
+          e.event_id, *e.payload_key, e.agg);
+      if (r[0][0].as<std::string>() == "applied" && !r[0][1].as<bool>()) ++lost;
+    }
+  }
+  {
+    std::lock_guard lk(direct_mu);
+    for (const auto& dk : direct_keys) {
+      const auto bar = dk.find('|');
+      auto r = tx.exec_params("SELECT data ? $1 FROM aggregates WHERE aggregate_type = 'membership' AND aggregate_id = $2",
+                              dk.substr(bar + 1), dk.substr(0, bar));
+      if (!r[0][0].as<bool>()) ++lost;
+    }
+  }
+  EXPECT_EQ(lost, 0) << "updates lost";
+
+  // Within one source partition, a key's events were applied in offset order.
+  EXPECT_EQ(count("SELECT count(*) FROM (SELECT source_offset, lag(source_offset) OVER (PARTITION BY aggregate_type, "
+                  "aggregate_id, source_topic, source_partition ORDER BY to_version) AS prev FROM transition_audit "
+                  "WHERE source_topic IS NOT NULL AND source_topic <> '') x WHERE prev IS NOT NULL AND source_offset < prev"),
+            0);
+  // Some transitions really applied, some really conflicted.
+  EXPECT_GT(count("SELECT count(*) FROM processed_events WHERE outcome = 'applied' AND event_id NOT LIKE 'direct-%'"), 100);
+  EXPECT_GT(count("SELECT count(*) FROM dead_letters WHERE reason = 'invalid_transition'"), 0);
+  EXPECT_GT(direct_written.load(), 0);
+
+  // Every dead letter reaches the dead-letter topic.
+  const long dead = count("SELECT count(*) FROM dead_letters");
+  ASSERT_TRUE(poll_until(30s, [&] { return count("SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0; }));
+  Consumer reader(cfg.kafka.brokers, "dlq-" + test::unique_suffix(), {}, {});
+  reader.subscribe({"transitions.dlq"});
+  std::set<std::string> dlq_ids;
+  ASSERT_TRUE(poll_until(60s, [&] {
+    if (auto m = reader.poll(100ms)) {
+      for (const auto& h : m->headers)
+        if (h.name == "lockstep.event_id" && h.value) dlq_ids.insert(*h.value);
+    }
+    return static_cast<long>(dlq_ids.size()) >= dead;
+  })) << dlq_ids.size() << " of " << dead << " dead letters on the topic";
+
+  // Metrics agree with the database.
+  const auto text = metrics->serialize();
+  EXPECT_NE(text.find("lockstep_events_total{outcome=\"applied\",reason=\"\"}"), std::string::npos);
+
+  // SIGTERM-equivalent: stop returns within shutdown.timeout_ms.
+  const auto t0 = std::chrono::steady_clock::now();
+  stop = true;
+  ASSERT_TRUE(poll_until(std::chrono::milliseconds(cfg.shutdown_timeout_ms + 2000), [&] { return returned.load(); }));
+  thread.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(cfg.shutdown_timeout_ms + 2000));
+}
+
+TEST_F(WorkerTest, BadInputIsDeadLetteredAndWorkerKeepsGoing) {
+  start();
+  ASSERT_TRUE(poll_until(60s, [&] { return worker->ready(); }));
+  Producer p(cfg.kafka.brokers, {});
+  const std::string big(5000, 'x');
+  send(p, "transitions.bot", "not json at all", std::string("membership:a"), {{"h1", std::string("v1")}});
+  send(p, "transitions.bot", R"({"event_id":"bad-type","aggregate_type":"membership","aggregate_id":"a","transition":"join","expected_version":"1"})", std::string("membership:a"));
+  send(p, "transitions.bot", event_json("bad-key", "a", "join"), std::string("membership:b"));
+  send(p, "transitions.bot", event_json("no-key", "a", "join"), std::nullopt);
+  send(p, "transitions.bot", R"({"event_id":"big","aggregate_type":"membership","aggregate_id":"a","transition":"join","payload":{"x":")" + big + "\"}}", std::string("membership:a"));
+  send(p, "transitions.bot", std::string("\xc3\x28\x00\xff", 4), std::nullopt);
+  send(p, "transitions.api", event_json("unknown-tr", "a", "fly"), std::string("membership:a"));
+  send(p, "transitions.api", R"({"event_id":"unknown-type","aggregate_type":"spaceship","aggregate_id":"a","transition":"join"})", std::string("spaceship:a"));
+  // Then valid events, and a duplicate of one of them.
+  send(p, "transitions.bot", event_json("ok-1", "a", "join"), std::string("membership:a"));
+  send(p, "transitions.api", event_json("ok-2", "a", "verify"), std::string("membership:a"));
+  send(p, "transitions.api", event_json("ok-1", "a", "join"), std::string("membership:a"));
+
+  ASSERT_TRUE(poll_until(60s, [&] {
+    return count("SELECT count(*) FROM processed_events") == 10 &&
+           count("SELECT count(*) FROM aggregates WHERE aggregate_id = 'a' AND version = 2") == 1;
+  })) << db.scalar("SELECT string_agg(event_id || '=' || outcome || '/' || coalesce(reason,''), ', ') FROM processed_events");
+  EXPECT_EQ(count("SELECT count(*) FROM dead_letters WHERE reason = 'malformed'"), 6);
+  EXPECT_EQ(count("SELECT count(*) FROM dead_letters WHERE reason = 'unknown_transition'"), 2);
+  EXPECT_EQ(db.scalar("SELECT encode(raw, 'hex') FROM dead_letters WHERE raw = '\\xc32800ff'::bytea"), "c32800ff");
+  EXPECT_EQ(db.scalar("SELECT headers->0->>'name' FROM dead_letters WHERE raw = convert_to('not json at all', 'UTF8')"), "h1");
+  EXPECT_EQ(db.scalar("SELECT state FROM aggregates WHERE aggregate_id = 'a'"), "verified");
+  // The duplicate of ok-1 was consumed and ignored: 11 consumed, 10 outcomes, 1 duplicate.
+  ASSERT_TRUE(poll_until(10s, [&] {
+    return metrics->serialize().find("lockstep_events_total{outcome=\"duplicate\",reason=\"\"} 1") != std::string::npos;
+  })) << metrics->serialize();
+  EXPECT_TRUE(test::invariant_violations(db, cfg.machines).empty());
+}
+
+TEST_F(WorkerTest, HotKeyDoesNotStallOtherKeys) {
+  // A key whose CAS keeps losing waits in backoff while other keys proceed.
+  cfg.retry.base_delay_ms = 200;
+  cfg.retry.max_delay_ms = 400;
+  cfg.retry.max_attempts = 4;
+  start();
+  ASSERT_TRUE(poll_until(60s, [&] { return worker->ready(); }));
+  Producer p(cfg.kafka.brokers, {});
+  send(p, "transitions.bot", event_json("hot-0", "hot", "join"), std::string("membership:hot"));
+  ASSERT_TRUE(poll_until(30s, [&] { return count("SELECT count(*) FROM aggregates WHERE aggregate_id = 'hot'") == 1; }));
+
+  // A direct writer hammers the hot row so the worker's CAS on it keeps losing.
+  std::atomic<bool> hammer{true};
+  std::thread rival([&] {
+    auto store = open_store(db.url());
+    int n = 0;
+    while (hammer) {
+      auto s = store->read({{"membership", "hot"}}).front();
+      AppliedWrite a{"rival-" + std::to_string(n++), "membership", "hot", "edit", s.state, s.state, s.version,
+                     s.data, std::string("web"), std::nullopt, {}};
+      store->commit({a}, {});
+    }
+  });
+  send(p, "transitions.bot", event_json("hot-1", "hot", "edit", R"(,"payload":{"x":1})"), std::string("membership:hot"));
+  for (int i = 0; i < 40; ++i)
+    send(p, "transitions.bot", event_json("cold-" + std::to_string(i), "cold-" + std::to_string(i), "join"),
+         "membership:cold-" + std::to_string(i));
+  const bool cold_done = poll_until(30s, [&] {
+    return count("SELECT count(*) FROM processed_events WHERE event_id LIKE 'cold-%'") == 40;
+  });
+  hammer = false;
+  rival.join();
+  EXPECT_TRUE(cold_done);
+  ASSERT_TRUE(poll_until(30s, [&] { return !db.scalar("SELECT outcome FROM processed_events WHERE event_id = 'hot-1'").empty(); }));
+  // The hot event may have won or exhausted its retries; either way exactly one outcome.
+  const auto final_hot = db.scalar("SELECT outcome || '/' || coalesce(reason, '') FROM processed_events WHERE event_id = 'hot-1'");
+  EXPECT_TRUE(final_hot == "applied/" || final_hot == "dead_lettered/retries_exhausted") << final_hot;
+  EXPECT_TRUE(test::invariant_violations(db, cfg.machines).empty());
+}
+
+class BrokerFaultTest : public WorkerTest {
+ protected:
+  BrokerFaultTest() : WorkerTest(3) {}
+};
+
+TEST_F(BrokerFaultTest, BrokerErrorsLeaderChangesAndOutagesLoseNothing) {
+  start();
+  ASSERT_TRUE(poll_until(60s, [&] { return worker->ready(); }));
+  Producer p(cfg.kafka.brokers, {});
+  std::vector<OutMessage> first, second;
+  for (int i = 0; i < 200; ++i) {
+    const std::string agg = "f" + std::to_string(i % 40);
+    const std::string tr = i < 40 ? "join" : (i % 3 ? "edit" : "override");
+    first.push_back({i % 2 ? "transitions.api" : "transitions.bot", "membership:" + agg,
+                     event_json("one-" + std::to_string(i), agg, tr, R"(,"payload":{"n":)" + std::to_string(i) + "}"), {}});
+    second.push_back({i % 2 ? "transitions.api" : "transitions.bot", "membership:" + agg,
+                      event_json("two-" + std::to_string(i), agg, i % 5 ? "edit" : "verify"), {}});
+  }
+  // Kafka protocol errors on the worker's fetches, offset commits and (dead-letter) produces.
+  constexpr int kRequestTimedOut = 7, kNotCoordinator = 16, kNotLeader = 6;
+  cluster.push_request_errors(1, std::vector<int>(5, kNotLeader));          // Fetch
+  cluster.push_request_errors(8, std::vector<int>(5, kNotCoordinator));     // OffsetCommit
+  cluster.push_request_errors(0, std::vector<int>(3, kRequestTimedOut));    // Produce
+  for (const auto& d : p.send(first, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
+
+  // Leader changes for every input partition, then a broker outage mid-stream.
+  for (const auto* t : {"transitions.bot", "transitions.api"})
+    for (int part = 0; part < 4; ++part) cluster.set_leader(t, part, 1 + (part + 1) % 3);
+  ASSERT_TRUE(poll_until(60s, [&] { return count("SELECT count(*) FROM processed_events") >= 100; }));
+  cluster.broker_down(2);
+  // Deliveries to partitions led by broker 2 wait for it: send from a thread.
+  std::vector<Delivery> second_deliveries;
+  std::thread sender([&] { second_deliveries = p.send(second, 90s); });
+  EXPECT_TRUE(poll_until(30s, [&] {
+    return test::metric_value(metrics->serialize(), "lockstep_infrastructure_errors_total{component=\"kafka\"}") > 0;
+  })) << "a broker outage was not counted as a kafka infrastructure error";
+  cluster.broker_up(2);
+  sender.join();
+  for (const auto& d : second_deliveries) ASSERT_TRUE(d.error.empty()) << d.error;
+
+  ASSERT_TRUE(poll_until(120s, [&] { return count("SELECT count(*) FROM processed_events") == 400; }))
+      << count("SELECT count(*) FROM processed_events") << " of 400 outcomes";
+  EXPECT_TRUE(worker->ready() || poll_until(30s, [&] { return worker->ready(); }));
+  auto violations = test::invariant_violations(db, cfg.machines);
+  EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
+  // Every dead letter still reaches the topic (the relay retried the failed produces).
+  ASSERT_TRUE(poll_until(60s, [&] { return count("SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0; }));
+  // And the committed offsets cover everything: a new member of the group re-reads nothing.
+  stop = true;
+  thread.join();
+  // A marker after the last event: the new member must see it, and nothing
+  // before it (auto.offset.reset=earliest, so uncommitted events would show).
+  send(p, "transitions.bot", "marker", std::string("membership:f0"));
+  auto props = cfg.kafka.properties;
+  props["auto.offset.reset"] = "earliest";
+  Consumer again(cfg.kafka.brokers, cfg.kafka.group_id, props, {});
+  again.subscribe({"transitions.bot", "transitions.api"});
+  int reread = 0;
+  bool marker = false;
+  ASSERT_TRUE(poll_until(60s, [&] {
+    if (auto m = again.poll(100ms)) {
+      if (m->value == "marker") marker = true;
+      else ++reread;
+    }
+    return marker;
+  })) << "the new group member never received the marker";
+  EXPECT_EQ(reread, 0) << "offsets were not committed up to the last completed event";
+}
+
+}  // namespace
+}  // namespace lockstep
