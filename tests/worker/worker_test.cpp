@@ -84,6 +84,27 @@ class WorkerTest : public ::testing::Test {
 
   long count(const std::string& sql) { return std::stol(db.scalar(sql)); }
 
+  // After the worker stopped: how many input events a new member of the group
+  // reads before a marker sent now (auto.offset.reset=earliest, so every event
+  // whose offset was not committed shows up). -1 if the marker never arrives.
+  int reread_by_new_member(Producer& p) {
+    send(p, "transitions.bot", "marker", std::string("membership:marker"));
+    auto props = cfg.kafka.properties;
+    props["auto.offset.reset"] = "earliest";
+    Consumer again(cfg.kafka.brokers, cfg.kafka.group_id, props, {});
+    again.subscribe({"transitions.bot", "transitions.api"});
+    int reread = 0;
+    bool marker = false;
+    const bool seen = poll_until(60s, [&] {
+      if (auto m = again.poll(100ms)) {
+        if (m->value == "marker") marker = true;
+        else ++reread;
+      }
+      return marker;
+    });
+    return seen ? reread : -1;
+  }
+
   MockCluster cluster;
   TestDb db;
   Config cfg;
@@ -320,6 +341,24 @@ TEST_F(WorkerTest, HotKeyDoesNotStallOtherKeys) {
   EXPECT_TRUE(test::invariant_violations(db, cfg.machines).empty());
 }
 
+// Offset commits failing up to and through shutdown (a coordinator moving):
+// failed asynchronous commits are re-sent and the final commit is retried, so a
+// new member of the group re-reads nothing.
+TEST_F(WorkerTest, FailedOffsetCommitsAreRetriedThroughShutdown) {
+  start();
+  ASSERT_TRUE(poll_until(60s, [&] { return worker->ready(); }));
+  constexpr int kNotCoordinator = 16;
+  cluster.push_request_errors(8, std::vector<int>(30, kNotCoordinator));  // OffsetCommit
+  Producer p(cfg.kafka.brokers, {});
+  for (int i = 0; i < 40; ++i)
+    send(p, i % 2 ? "transitions.api" : "transitions.bot", event_json("c-" + std::to_string(i), "c" + std::to_string(i), "join"),
+         "membership:c" + std::to_string(i));
+  ASSERT_TRUE(poll_until(60s, [&] { return count("SELECT count(*) FROM processed_events") == 40; }));
+  stop = true;
+  thread.join();
+  EXPECT_EQ(reread_by_new_member(p), 0) << "offsets were not committed up to the last completed event";
+}
+
 class BrokerFaultTest : public WorkerTest {
  protected:
   BrokerFaultTest() : WorkerTest(3) {}
@@ -370,23 +409,7 @@ TEST_F(BrokerFaultTest, BrokerErrorsLeaderChangesAndOutagesLoseNothing) {
   // And the committed offsets cover everything: a new member of the group re-reads nothing.
   stop = true;
   thread.join();
-  // A marker after the last event: the new member must see it, and nothing
-  // before it (auto.offset.reset=earliest, so uncommitted events would show).
-  send(p, "transitions.bot", "marker", std::string("membership:f0"));
-  auto props = cfg.kafka.properties;
-  props["auto.offset.reset"] = "earliest";
-  Consumer again(cfg.kafka.brokers, cfg.kafka.group_id, props, {});
-  again.subscribe({"transitions.bot", "transitions.api"});
-  int reread = 0;
-  bool marker = false;
-  ASSERT_TRUE(poll_until(60s, [&] {
-    if (auto m = again.poll(100ms)) {
-      if (m->value == "marker") marker = true;
-      else ++reread;
-    }
-    return marker;
-  })) << "the new group member never received the marker";
-  EXPECT_EQ(reread, 0) << "offsets were not committed up to the last completed event";
+  EXPECT_EQ(reread_by_new_member(p), 0) << "offsets were not committed up to the last completed event";
 }
 
 }  // namespace
