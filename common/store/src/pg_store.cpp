@@ -483,6 +483,11 @@ class PgStore final : public Store {
 
   void prepare() {
     auto& c = *conn_;
+    // Plan every execution for the tables as they are now. A generic plan
+    // cached while the tables were still small keeps its sequential scans
+    // (hash joins over processed_events/aggregates) as they grow to millions
+    // of rows; planning the batch statements costs far less than one such scan.
+    pqxx::nontransaction(c).exec("SET plan_cache_mode = force_custom_plan");
     c.prepare("find_outcomes",
               "SELECT event_id, outcome, reason, version, state FROM processed_events "
               "WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))");
