@@ -69,5 +69,20 @@ TEST(Workload, ZipfSkewConcentratesOnTheFirstKeys) {
   EXPECT_EQ(one(rng), 0u);
 }
 
+TEST(Workload, HotShareFloodsOneKeyAndSpreadsTheRest) {
+  WorkloadOptions o;
+  o.events = 50000;
+  o.keys = 1000;
+  o.hot_share = 0.01;
+  std::map<std::string, int> per_key;
+  for (const auto& e : generate(o)) ++per_key[e.key];
+  EXPECT_NEAR(per_key["membership:m-0"], 500, 120);  // ~1% on the hot key
+  EXPECT_EQ(per_key.size(), 1000u);
+  int busiest_other = 0;
+  for (const auto& [k, n] : per_key)
+    if (k != "membership:m-0") busiest_other = std::max(busiest_other, n);
+  EXPECT_LT(busiest_other, 120);  // ~50 each on the other 999 keys
+}
+
 }  // namespace
 }  // namespace lockstep::bench

@@ -29,6 +29,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -39,7 +40,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include <yaml-cpp/yaml.h>
 
+#include "lockstep/config.hpp"
 #include "lockstep/kafka.hpp"
 #include "workload.hpp"
 
@@ -58,20 +61,37 @@ constexpr const char* kUsage = R"(usage: lockstep-bench [options]
   --skew S           0 = uniform keys, > 0 = Zipf exponent (default 0)
   --naive-events N   how many of the same events the naive mode processes
                      (default 20000; it runs at a few hundred per second)
-  --modes LIST       lockstep,naive,ceiling (default all three)
+  --modes LIST       of lockstep,naive,ceiling,paced,hot (default all five):
+                     lockstep/naive: the backlog is in the broker before the
+                       worker starts (maximum throughput);
+                     ceiling: the database's batched-CAS ceiling;
+                     paced: Lockstep on the same events produced at --rate
+                       while it runs (open loop: latency below saturation);
+                     hot: Lockstep on the workload with --hot-share of the
+                       events on one key; compares the other keys' throughput
+                       with the lockstep run's
+  --rate R           events/s for paced (default: half the lockstep run's)
+  --hot-share F      share of events on the hot key for hot, 0..0.5 (default 0.01)
   --database-url U   an existing database to derive scratch databases from
                      (default $LOCKSTEP_DATABASE_URL)
   --lockstep PATH    the worker binary (default: lockstep next to this binary)
   --seed N           workload seed (default 42)
-Extra worker settings go through the usual LOCKSTEP_* environment and
---config: pass --config FILE to forward it to `lockstep run`.
+  --config FILE      the worker's configuration (default: the built-in one
+                     with kafka.properties fetch.wait.max.ms=10, see below)
+Extra worker settings go through the usual LOCKSTEP_* environment.
+The development broker answers a fetch that finds no data only after
+fetch.wait.max.ms (librdkafka default 500 ms), where Kafka answers as soon as
+data arrives; the default 10 ms keeps the open-loop (paced) run from seeing
+half-second bursts that a real broker would not produce.
 )";
 
 struct Options {
   WorkloadOptions workload;
   int partitions = 8;
   std::size_t naive_events = 20000;
-  std::vector<std::string> modes = {"lockstep", "naive", "ceiling"};
+  std::vector<std::string> modes = {"lockstep", "naive", "ceiling", "paced", "hot"};
+  std::optional<double> rate;
+  double hot_share = 0.01;
   std::string database_url;
   std::string lockstep;
   std::optional<std::string> config;
@@ -90,6 +110,16 @@ long long number(const std::string& flag, const std::string& v, long long lo, lo
   } catch (const std::exception&) {
   }
   usage(flag + ": expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + " (got \"" + v + "\")");
+}
+
+double real(const std::string& flag, const std::string& v, double lo, double hi) {
+  try {
+    std::size_t used = 0;
+    const double d = std::stod(v, &used);
+    if (used == v.size() && d >= lo && d <= hi) return d;
+  } catch (const std::exception&) {
+  }
+  usage(flag + ": expected a number in " + std::to_string(lo) + ".." + std::to_string(hi) + " (got \"" + v + "\")");
 }
 
 Options parse(int argc, char** argv) {
@@ -112,18 +142,15 @@ Options parse(int argc, char** argv) {
     else if (a == "--database-url") o.database_url = v;
     else if (a == "--lockstep") o.lockstep = v;
     else if (a == "--config") o.config = v;
-    else if (a == "--skew") {
-      try {
-        o.workload.skew = std::stod(v);
-      } catch (const std::exception&) {
-        usage("--skew: expected a number");
-      }
-      if (!(o.workload.skew >= 0 && o.workload.skew <= 5)) usage("--skew: expected 0..5");
-    } else if (a == "--modes") {
+    else if (a == "--skew") o.workload.skew = real(a, v, 0, 5);
+    else if (a == "--rate") o.rate = real(a, v, 1, 10000000);
+    else if (a == "--hot-share") o.hot_share = real(a, v, 0.0001, 0.5);
+    else if (a == "--modes") {
       o.modes.clear();
       std::stringstream ss(v);
       for (std::string m; std::getline(ss, m, ',');) {
-        if (m != "lockstep" && m != "naive" && m != "ceiling") usage("--modes: unknown mode " + m);
+        if (m != "lockstep" && m != "naive" && m != "ceiling" && m != "paced" && m != "hot")
+          usage("--modes: unknown mode " + m);
         o.modes.push_back(m);
       }
     } else {
@@ -131,6 +158,8 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.database_url.empty()) usage("--database-url (or LOCKSTEP_DATABASE_URL) is required");
+  const auto has = [&](const char* m) { return std::find(o.modes.begin(), o.modes.end(), m) != o.modes.end(); };
+  if (has("paced") && !o.rate && !has("lockstep")) usage("--modes paced needs --rate or the lockstep mode");
   return o;
 }
 
@@ -220,7 +249,16 @@ class Child {
     auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
     return tv(usage_.ru_utime) + tv(usage_.ru_stime);
   }
-  double peak_rss_mib() const { return static_cast<double>(usage_.ru_maxrss) / 1024.0; }
+  // Peak resident memory of the running child (VmHWM of its own address
+  // space). Not ru_maxrss: the kernel folds the spawning process's peak RSS
+  // into it at exec, which would report this benchmark's own memory.
+  std::optional<double> peak_rss_mib() const {
+    if (pid_ <= 0) return std::nullopt;
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;  // kB
+    return std::nullopt;
+  }
 
  private:
   pid_t pid_ = -1;
@@ -271,9 +309,9 @@ double family_sum(const std::string& text, const std::string& name) {
   return sum;
 }
 
-// histogram_quantile over lockstep_event_duration_seconds_bucket{le=...}.
-double quantile(const std::string& text, double q) {
-  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
+// lockstep_event_duration_seconds_bucket{le=...}: le -> cumulative count.
+std::map<double, double> duration_buckets(const std::string& text) {
+  std::map<double, double> buckets;
   const std::string prefix = "lockstep_event_duration_seconds_bucket{le=\"";
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
@@ -281,10 +319,21 @@ double quantile(const std::string& text, double q) {
     const auto end = line.find('"', prefix.size());
     const std::string le = line.substr(prefix.size(), end - prefix.size());
     const double bound = le == "+Inf" ? INFINITY : std::atof(le.c_str());
-    buckets.emplace_back(bound, std::atof(line.c_str() + line.rfind(' ') + 1));
+    buckets[bound] = std::atof(line.c_str() + line.rfind(' ') + 1);
+  }
+  return buckets;
+}
+
+// histogram_quantile over the event-duration histogram, of the events observed
+// after `since` (an earlier scrape; empty: all of them).
+double quantile(const std::string& text, double q, const std::string& since = "") {
+  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
+  const auto before = duration_buckets(since);
+  for (const auto& [le, count] : duration_buckets(text)) {
+    const auto it = before.find(le);
+    buckets.emplace_back(le, count - (it == before.end() ? 0 : it->second));
   }
   if (buckets.empty() || buckets.back().second <= 0) return NAN;
-  std::sort(buckets.begin(), buckets.end());
   const double rank = q * buckets.back().second;
   double lo = 0, below = 0;
   for (const auto& [le, count] : buckets) {
@@ -313,12 +362,28 @@ struct RunResult {
   double p50 = NAN, p95 = NAN, p99 = NAN;
   double cpu = 0, rss = 0;
   std::map<std::string, long> outcomes;
+  double others_rate = 0;  // outcomes/s of every key but m-0 (the hot key of the hot mode)
   bool ok = false;
   std::string error;
 };
 
-RunResult run_worker(const Options& o, const std::string& mode, const std::string& brokers, std::size_t target,
-                     const std::string& logdir) {
+struct RunSpec {
+  std::string mode;    // also names the scratch database
+  std::string brokers;
+  std::size_t target = 0;  // outcomes to wait for
+  bool naive = false;
+  // Produces events while the worker runs (open loop), started once the
+  // worker has given `warmup` outcomes (the events already in the broker);
+  // latency percentiles then cover only what came after. Empty: every event
+  // is in the broker before the worker starts.
+  std::function<void(std::stop_token)> feed;
+  std::size_t warmup = 0;
+};
+
+RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& logdir) {
+  const std::string& mode = spec.mode;
+  const std::string& brokers = spec.brokers;
+  const std::size_t target = spec.target;
   RunResult r;
   r.mode = mode;
   r.events = target;
@@ -337,17 +402,19 @@ RunResult run_worker(const Options& o, const std::string& mode, const std::strin
   if (o.config) {
     for (auto* v : {&migrate, &run}) v->insert(v->end(), {"--config", *o.config});
   }
-  if (mode == "naive") run.push_back("--naive");
+  if (spec.naive) run.push_back("--naive");
   if (const int rc = run_cmd(migrate, env, log); rc != 0) {
     r.error = "lockstep migrate up exited " + std::to_string(rc) + " (see " + log + ")";
     return r;
   }
 
   Child worker(run, env, log);
+  std::jthread feeder;  // joins (after a stop request) on every way out
   std::optional<Clock::time_point> first;
   Clock::time_point last_progress = Clock::now();
   double done = 0, last_done = -1;
   std::string metrics;
+  std::string warm;  // open loop: the scrape when the feed started
   while (done < static_cast<double>(target)) {
     if (!worker.running()) {
       r.error = "worker exited early (see " + log + ")";
@@ -356,6 +423,10 @@ RunResult run_worker(const Options& o, const std::string& mode, const std::strin
     if (auto m = http_get(port, "/metrics")) {
       metrics = std::move(*m);
       done = family_sum(metrics, "lockstep_events_total");
+      if (spec.feed && !feeder.joinable() && done >= static_cast<double>(spec.warmup) && http_get(port, "/readyz")) {
+        warm = metrics;
+        feeder = std::jthread(spec.feed);
+      }
       if (done > 0 && !first) first = Clock::now();
       if (done != last_done) {
         last_done = done;
@@ -371,19 +442,25 @@ RunResult run_worker(const Options& o, const std::string& mode, const std::strin
   }
   const auto end = Clock::now();
   r.seconds = std::chrono::duration<double>(end - *first).count();
-  r.p50 = quantile(metrics, 0.50) * 1000;
-  r.p95 = quantile(metrics, 0.95) * 1000;
-  r.p99 = quantile(metrics, 0.99) * 1000;
+  r.p50 = quantile(metrics, 0.50, warm) * 1000;
+  r.p95 = quantile(metrics, 0.95, warm) * 1000;
+  r.p99 = quantile(metrics, 0.99, warm) * 1000;
+  r.rss = worker.peak_rss_mib().value_or(NAN);
   worker.signal(SIGTERM);
   const int rc = worker.wait(60s);
   r.cpu = worker.cpu_seconds();
-  r.rss = worker.peak_rss_mib();
   if (rc != 0) r.error = "worker exited " + std::to_string(rc) + " after SIGTERM (see " + log + ")";
 
   pqxx::connection c(url);
   pqxx::read_transaction tx(c);
   for (const auto& row : tx.exec("SELECT outcome || coalesce('/' || reason, ''), count(*) FROM processed_events GROUP BY 1 ORDER BY 1"))
     r.outcomes[row[0].as<std::string>()] = row[1].as<long>();
+  // processed_at is the time of each batch's transaction: the span from the
+  // first to the last batch that carried another key than m-0.
+  const auto others = tx.exec1(
+      "SELECT count(*), extract(epoch FROM max(processed_at) - min(processed_at))::float8 "
+      "FROM processed_events WHERE aggregate_id IS DISTINCT FROM 'm-0'");
+  if (!others[1].is_null() && others[1].as<double>() > 0) r.others_rate = others[0].as<double>() / others[1].as<double>();
   r.ok = r.error.empty();
   return r;
 }
@@ -452,12 +529,38 @@ std::string fmt(double v, int prec = 1) {
   return b;
 }
 
+// Produces events[from, to) in chunks (0: one chunk), waiting for every delivery.
+void send_range(Producer& p, const std::vector<BenchEvent>& events, std::size_t from, std::size_t to,
+                std::size_t chunk_size) {
+  std::vector<OutMessage> chunk;
+  for (std::size_t i = from; i < to; ++i) {
+    chunk.push_back({events[i].topic, events[i].key, events[i].value, {}});
+    if (chunk.size() == chunk_size || i + 1 == to) {
+      for (const auto& d : p.send(chunk, 120s))
+        if (!d.error.empty()) throw std::runtime_error("loading the broker: " + d.error);
+      chunk.clear();
+    }
+  }
+}
+
+// Loads a whole workload into a broker before the worker starts.
+void load(const std::string& brokers, const std::vector<BenchEvent>& events) {
+  Producer p(brokers, {{"linger.ms", "5"}, {"batch.num.messages", "10000"}});
+  send_range(p, events, 0, events.size(), 20000);
+}
+
 int main_impl(int argc, char** argv) {
-  const Options o = parse(argc, argv);
+  Options o = parse(argc, argv);
   if (!std::filesystem::exists(o.lockstep)) usage("worker binary not found: " + o.lockstep + " (use --lockstep)");
   const std::string logdir =
       (std::filesystem::temp_directory_path() / ("lockstep-bench." + std::to_string(::getpid()))).string();
   std::filesystem::create_directories(logdir);
+  if (!o.config) {
+    YAML::Node cfg = YAML::Load(builtin_config_text());
+    cfg["kafka"]["properties"]["fetch.wait.max.ms"] = "10";
+    o.config = logdir + "/lockstep.yaml";
+    std::ofstream(*o.config) << YAML::Dump(cfg) << "\n";
+  }
 
   WorkloadSummary ws;
   auto t = Clock::now();
@@ -468,30 +571,80 @@ int main_impl(int argc, char** argv) {
             << " stale expected_version, " << ws.duplicates << " duplicates; both topics, " << o.partitions
             << " partitions each\n";
 
-  MockCluster cluster(1);
-  for (const char* topic : {"transitions.bot", "transitions.api"}) cluster.create_topic(topic, o.partitions);
-  cluster.create_topic("transitions.dlq", o.partitions);
+  // librdkafka's mock cluster keeps at most 5 MiB and 100k messages per
+  // partition, dropping the oldest beyond that (like retention): a backlog
+  // that does not fit would silently lose its first events.
   {
-    Producer p(cluster.bootstraps(), {{"linger.ms", "20"}, {"batch.num.messages", "10000"}});
-    std::vector<OutMessage> chunk;
-    for (std::size_t i = 0; i < events.size(); ++i) {
-      chunk.push_back({events[i].topic, events[i].key, events[i].value, {}});
-      if (chunk.size() == 20000 || i + 1 == events.size()) {
-        for (const auto& d : p.send(chunk, 120s))
-          if (!d.error.empty()) throw std::runtime_error("loading the broker: " + d.error);
-        chunk.clear();
-      }
+    std::size_t bytes = 0;
+    for (const auto& e : events) bytes += e.value.size() + e.key.size() + 64;
+    const double per_partition = static_cast<double>(bytes) / (2.0 * o.partitions);
+    const double count = static_cast<double>(events.size()) / (2.0 * o.partitions);
+    if (per_partition > 4.5 * 1024 * 1024 || count > 90000) {
+      const auto need = static_cast<long>(std::max(std::ceil(static_cast<double>(bytes) / (2 * 4.5 * 1024 * 1024)),
+                                                   std::ceil(static_cast<double>(events.size()) / (2 * 90000.0))));
+      usage("the development broker keeps about 5 MiB / 100k messages per partition: " +
+            std::to_string(events.size()) + " events need --partitions " + std::to_string(need) + " or more");
     }
   }
+  // One development broker per run that needs its own topics.
+  auto new_cluster = [&] {
+    auto c = std::make_unique<MockCluster>(1);
+    for (const char* topic : {"transitions.bot", "transitions.api"}) c->create_topic(topic, o.partitions);
+    c->create_topic("transitions.dlq", o.partitions);
+    return c;
+  };
+  auto cluster = new_cluster();
+  load(cluster->bootstraps(), events);
   std::cout << "loaded into the development broker in " << fmt(std::chrono::duration<double>(Clock::now() - t).count(), 1)
             << " s; worker logs in " << logdir << "\n\n";
 
   std::vector<RunResult> results;
-  if (has_mode(o, "lockstep")) results.push_back(run_worker(o, "lockstep", cluster.bootstraps(), events.size(), logdir));
+  std::optional<RunResult> lockstep_run, hot_run;
+  if (has_mode(o, "lockstep")) {
+    results.push_back(run_worker(o, {"lockstep", cluster->bootstraps(), events.size(), false, {}}, logdir));
+    lockstep_run = results.back();
+  }
   if (has_mode(o, "naive"))
-    results.push_back(run_worker(o, "naive", cluster.bootstraps(), std::min(o.naive_events, events.size()), logdir));
+    results.push_back(
+        run_worker(o, {"naive", cluster->bootstraps(), std::min(o.naive_events, events.size()), true, {}}, logdir));
   std::optional<double> ceiling;
   if (has_mode(o, "ceiling")) ceiling = measure_ceiling(o, 100000);
+  std::optional<double> rate = o.rate;
+  if (!rate && lockstep_run && lockstep_run->ok) rate = static_cast<double>(lockstep_run->events) / lockstep_run->seconds / 2;
+  if (has_mode(o, "paced") && rate) {
+    auto paced = new_cluster();
+    const auto brokers = paced->bootstraps();
+    const double r = *rate;
+    // Warm-up (group join, first connections, plans): the first 5% of the
+    // events are in the broker at the start and processed before the clock runs.
+    // The same producer then feeds the rest: connected, with both topics' metadata.
+    const std::size_t warmup = std::max<std::size_t>(1, events.size() / 20);
+    auto producer = std::make_shared<Producer>(brokers, KafkaProps{{"linger.ms", "1"}});
+    send_range(*producer, events, 0, warmup, 20000);
+    RunSpec spec{"paced", brokers, events.size(), false, {}, warmup};
+    spec.feed = [&events, producer, r, warmup](std::stop_token st) {
+      // Open loop: the events due by now, in 10 ms steps, whatever the worker does.
+      std::size_t sent = warmup;
+      const auto t0 = Clock::now();
+      while (sent < events.size() && !st.stop_requested()) {
+        const double due = static_cast<double>(warmup) + std::chrono::duration<double>(Clock::now() - t0).count() * r;
+        const auto upto = std::min(events.size(), static_cast<std::size_t>(due));
+        if (upto > sent) send_range(*producer, events, sent, upto, 0);
+        sent = std::max(sent, upto);
+        std::this_thread::sleep_for(10ms);  // pacing, not synchronisation
+      }
+    };
+    results.push_back(run_worker(o, spec, logdir));
+  }
+  if (has_mode(o, "hot")) {
+    auto wo = o.workload;
+    wo.hot_share = o.hot_share;
+    const auto hot_events = generate(wo);
+    auto hot = new_cluster();
+    load(hot->bootstraps(), hot_events);
+    results.push_back(run_worker(o, {"hot", hot->bootstraps(), hot_events.size(), false, {}}, logdir));
+    hot_run = results.back();
+  }
 
   std::printf("%-9s %9s %9s %10s %9s %9s %9s %8s %9s\n", "mode", "events", "seconds", "events/s", "p50 ms", "p95 ms",
               "p99 ms", "cpu s", "rss MiB");
@@ -509,9 +662,22 @@ int main_impl(int argc, char** argv) {
   if (ceiling)
     std::printf("%-9s %9d %9s %10s   (batched CAS + audit + processed rows, 500 per transaction, 1 connection)\n",
                 "ceiling", 100000, "", fmt(*ceiling, 0).c_str());
-  if (results.size() == 2 && results[0].ok && results[1].ok)
-    std::printf("\nlockstep / naive throughput: %.1fx\n", (static_cast<double>(results[0].events) / results[0].seconds) /
-                                                          (static_cast<double>(results[1].events) / results[1].seconds));
+  if (ceiling && lockstep_run && lockstep_run->ok)
+    std::printf("\nlockstep / ceiling: %.0f%%\n",
+                100.0 * static_cast<double>(lockstep_run->events) / lockstep_run->seconds / *ceiling);
+  if (has_mode(o, "paced") && rate)
+    std::printf("paced: produced at %.0f events/s while the worker runs (open loop), after a warm-up on the\n"
+                "       first 5%% of the events (in the broker at the start; not in the latency figures)\n",
+                *rate);
+  if (hot_run && hot_run->ok && lockstep_run && lockstep_run->ok && lockstep_run->others_rate > 0)
+    std::printf("hot key: %.2g%% of the events on m-0; the other keys' throughput %.0f events/s vs %.0f without it "
+                "(%+.1f%%)\n",
+                o.hot_share * 100, hot_run->others_rate, lockstep_run->others_rate,
+                100.0 * (hot_run->others_rate / lockstep_run->others_rate - 1));
+  if (results.size() >= 2 && results[0].mode == "lockstep" && results[1].mode == "naive" && results[0].ok &&
+      results[1].ok)
+    std::printf("lockstep / naive throughput: %.1fx\n", (static_cast<double>(results[0].events) / results[0].seconds) /
+                                                        (static_cast<double>(results[1].events) / results[1].seconds));
   for (const auto& r : results) {
     if (!r.ok) continue;
     std::printf("%s outcomes:", r.mode.c_str());
@@ -519,7 +685,8 @@ int main_impl(int argc, char** argv) {
     std::printf("\n");
   }
   std::printf("(latency: consumed -> durable outcome, from the worker's lockstep_event_duration_seconds histogram;\n"
-              " the whole backlog is in the broker before the worker starts, so it includes queueing in the worker)\n");
+              " except in paced, the whole backlog is in the broker before the worker starts, so it includes\n"
+              " queueing in the worker)\n");
   return ok ? 0 : 1;
 }
 

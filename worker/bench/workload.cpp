@@ -59,7 +59,8 @@ const char* target_state(const std::string& transition, const std::string& from)
 
 std::vector<BenchEvent> generate(const WorkloadOptions& o, WorkloadSummary* summary) {
   std::mt19937_64 rng(o.seed);
-  const KeyDistribution keys(o.keys, o.skew);
+  const bool hot = o.hot_share > 0 && o.keys > 1;
+  const KeyDistribution keys(hot ? o.keys - 1 : o.keys, o.skew);
   std::vector<KeyView> view(std::max<std::size_t>(o.keys, 1));
   std::vector<BenchEvent> out;
   out.reserve(o.events);
@@ -82,7 +83,7 @@ std::vector<BenchEvent> generate(const WorkloadOptions& o, WorkloadSummary* summ
       ++s.duplicates;
       continue;
     }
-    const std::size_t k = keys(rng);
+    const std::size_t k = !hot ? keys(rng) : (unit(rng) < o.hot_share ? 0 : 1 + keys(rng));
     KeyView& kv = view[k];
     if (!seen[k]) {
       seen[k] = 1;

@@ -15,6 +15,7 @@ struct WorkloadOptions {
   double skew = 0;             // 0: uniform keys; > 0: Zipf exponent (1.0 = classic Zipf)
   double stale_ratio = 0.01;   // events carrying an expected_version that is behind
   double duplicate_ratio = 0.01;  // re-sends of an earlier event (same event_id), on either topic
+  double hot_share = 0;        // share of the events on one hot key (m-0); the rest on m-1..m-<keys-1>
   uint64_t seed = 42;
 };
 
