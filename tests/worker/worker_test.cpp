@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
 #include <random>
 #include <set>
 #include <thread>
@@ -38,6 +39,9 @@ class WorkerTest : public ::testing::Test {
  protected:
   explicit WorkerTest(int brokers = 1) : cluster(brokers) {}
   void SetUp() override {
+    // spdlog's registry is built on first use; build it here, before any worker
+    // thread, so two workers' first log lines do not race to construct it.
+    spdlog::default_logger();
     cluster.create_topic("transitions.bot", 4);
     cluster.create_topic("transitions.api", 4);
     cluster.create_topic("transitions.dlq", 2);
@@ -465,7 +469,8 @@ TEST_F(BrokerFaultTest, BrokerErrorsLeaderChangesAndOutagesLoseNothing) {
   cluster.push_request_errors(1, std::vector<int>(5, kNotLeader));          // Fetch
   cluster.push_request_errors(8, std::vector<int>(5, kNotCoordinator));     // OffsetCommit
   cluster.push_request_errors(0, std::vector<int>(3, kRequestTimedOut));    // Produce
-  for (const auto& d : p.send(first, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  const auto first_deliveries = p.send(first, 60s);
+  for (const auto& d : first_deliveries) ASSERT_TRUE(d.error.empty()) << d.error;
 
   // Leader changes for every input partition, then a broker outage mid-stream.
   for (const auto* t : {"transitions.bot", "transitions.api"})
@@ -489,7 +494,32 @@ TEST_F(BrokerFaultTest, BrokerErrorsLeaderChangesAndOutagesLoseNothing) {
   EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
   // Every dead letter still reaches the topic (the relay retried the failed produces).
   ASSERT_TRUE(poll_until(60s, [&] { return count("SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0; }));
-  // And the committed offsets cover everything: a new member of the group re-reads nothing.
+  // The worker commits every partition up to its end, whatever failed on the
+  // way (a rebalance during the outage re-reads uncommitted events first).
+  std::map<TopicPartition, int64_t> ends;  // next offset after the last event, per partition
+  using Sent = std::pair<const std::vector<OutMessage>*, const std::vector<Delivery>*>;
+  for (const auto& [msgs, deliveries] : {Sent{&first, &first_deliveries}, Sent{&second, &second_deliveries}})
+    for (std::size_t i = 0; i < msgs->size(); ++i) {
+      auto& end = ends[TopicPartition{(*msgs)[i].topic, (*deliveries)[i].partition, 0}];
+      end = std::max(end, (*deliveries)[i].offset + 1);
+    }
+  Consumer probe(cfg.kafka.brokers, cfg.kafka.group_id, cfg.kafka.properties, {});  // never joins the group
+  std::vector<TopicPartition> parts;
+  for (const auto& [tp, end] : ends) parts.push_back(tp);
+  std::string behind;
+  EXPECT_TRUE(poll_until(60s, [&] {
+    behind.clear();
+    try {
+      for (const auto& c : probe.committed(parts, 5s))
+        if (c.offset != ends[c])
+          behind += " " + c.topic + "/" + std::to_string(c.partition) + "@" + std::to_string(c.offset) + "<" +
+                    std::to_string(ends[c]);
+    } catch (const KafkaError& e) {
+      behind = e.what();  // coordinator not reachable yet
+    }
+    return behind.empty();
+  })) << "committed offsets never reached the partitions' ends:" << behind;
+  // And they stay there through shutdown: a new member of the group re-reads nothing.
   stop = true;
   thread.join();
   EXPECT_EQ(reread_by_new_member(p), 0) << "offsets were not committed up to the last completed event";

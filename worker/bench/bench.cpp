@@ -21,6 +21,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -122,6 +123,10 @@ double real(const std::string& flag, const std::string& v, double lo, double hi)
   usage(flag + ": expected a number in " + std::to_string(lo) + ".." + std::to_string(hi) + " (got \"" + v + "\")");
 }
 
+bool has_mode(const Options& o, const std::string& m) {
+  return std::find(o.modes.begin(), o.modes.end(), m) != o.modes.end();
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   if (const char* u = std::getenv("LOCKSTEP_DATABASE_URL")) o.database_url = u;
@@ -158,13 +163,8 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.database_url.empty()) usage("--database-url (or LOCKSTEP_DATABASE_URL) is required");
-  const auto has = [&](const char* m) { return std::find(o.modes.begin(), o.modes.end(), m) != o.modes.end(); };
-  if (has("paced") && !o.rate && !has("lockstep")) usage("--modes paced needs --rate or the lockstep mode");
+  if (has_mode(o, "paced") && !o.rate && !has_mode(o, "lockstep")) usage("--modes paced needs --rate or the lockstep mode");
   return o;
-}
-
-bool has_mode(const Options& o, const std::string& m) {
-  return std::find(o.modes.begin(), o.modes.end(), m) != o.modes.end();
 }
 
 // postgresql://u@h:p/db?x -> postgresql://u@h:p/<name>?x
@@ -409,7 +409,9 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
   }
 
   Child worker(run, env, log);
-  std::jthread feeder;  // joins (after a stop request) on every way out
+  std::string feed_error;            // written by the feeder, then feed_failed set
+  std::atomic<bool> feed_failed{false};
+  std::jthread feeder;  // joins (after a stop request) on every way out; declared after what it uses
   std::optional<Clock::time_point> first;
   Clock::time_point last_progress = Clock::now();
   double done = 0, last_done = -1;
@@ -420,12 +422,24 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
       r.error = "worker exited early (see " + log + ")";
       return r;
     }
+    if (feed_failed) {
+      feeder.join();
+      r.error = "producing the paced events: " + feed_error;
+      return r;
+    }
     if (auto m = http_get(port, "/metrics")) {
       metrics = std::move(*m);
       done = family_sum(metrics, "lockstep_events_total");
       if (spec.feed && !feeder.joinable() && done >= static_cast<double>(spec.warmup) && http_get(port, "/readyz")) {
         warm = metrics;
-        feeder = std::jthread(spec.feed);
+        feeder = std::jthread([&spec, &feed_error, &feed_failed](std::stop_token st) {
+          try {
+            spec.feed(st);
+          } catch (const std::exception& e) {
+            feed_error = e.what();
+            feed_failed = true;
+          }
+        });
       }
       if (done > 0 && !first) first = Clock::now();
       if (done != last_done) {

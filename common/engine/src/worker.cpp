@@ -6,6 +6,8 @@
 //  - one relay: drains the dead_letters outbox to the dead-letter topic.
 #include "lockstep/worker.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -62,6 +64,7 @@ struct Worker::Impl {
     PartitionOffsets offsets;
     uint64_t generation = 0;
     std::optional<int64_t> last_sent;
+    Clock::time_point last_sent_at{};
   };
   std::mutex book_mu;
   std::map<TopicPartition, PartState> book;
@@ -257,10 +260,12 @@ struct Worker::Impl {
     }
   }
 
-  // Sends the positions below every completed event. Returns false when a
-  // synchronous commit failed (asynchronous failures come back through
-  // on_commit_failed and are re-sent by the next periodic commit).
-  bool commit(bool sync, const std::set<TopicPartition>* only = nullptr) {
+  // Sends the positions below every completed event, synchronously: with at
+  // most one commit outstanding, librdkafka never holds an older commit that
+  // it could send after a newer one (it defers commits while it looks for the
+  // coordinator, and sends deferred ones as late as close()). `all`: also
+  // positions already sent. Returns false when the commit failed.
+  bool commit(bool all, const std::set<TopicPartition>* only = nullptr) {
     std::vector<TopicPartition> positions;
     {
       std::lock_guard lk(book_mu);
@@ -268,13 +273,17 @@ struct Worker::Impl {
         if (only && !only->count(tp)) continue;
         auto pos = st.offsets.position();
         if (!pos) continue;
-        if (!sync && st.last_sent && *st.last_sent == *pos) continue;
+        // An unchanged position is sent again every 2 s, so that the group's
+        // position cannot stay behind whatever else moved it.
+        if (!all && st.last_sent && *st.last_sent == *pos && Clock::now() - st.last_sent_at < milliseconds(2000))
+          continue;
         positions.push_back({tp.topic, tp.partition, *pos});
         st.last_sent = pos;
+        st.last_sent_at = Clock::now();
       }
     }
     if (positions.empty()) return true;
-    const auto err = consumer->commit(positions, !sync);
+    const auto err = consumer->commit(positions, /*async=*/false);
     if (!err.empty()) {
       metrics->infra_error("kafka");
       spdlog::warn("offset commit failed ({}), will retry: {}", positions.size(), err);
@@ -308,6 +317,60 @@ struct Worker::Impl {
     if (outstanding == 0) return;
     metrics->infra_error("kafka");
     spdlog::warn("offset commit failed for {} partition(s), will retry: {}", outstanding, failed.front().second);
+  }
+
+  // librdkafka can still send a commit it deferred earlier while it closes,
+  // moving the group back behind events that have durable outcomes. Read the
+  // group's positions back once more and move any that fell behind forward
+  // again (never backward). Outside the group this commit is accepted only
+  // while the group is empty, so it cannot overwrite a new owner's progress.
+  void confirm_after_close(const std::vector<TopicPartition>& mine, Clock::time_point deadline) {
+    if (mine.empty()) return;
+    try {
+      Consumer probe(cfg.kafka.brokers, cfg.kafka.group_id, cfg.kafka.properties, {});
+      for (;;) {
+        std::vector<TopicPartition> behind;
+        for (const auto& c : probe.committed(mine, milliseconds(2000))) {
+          const auto it = std::find(mine.begin(), mine.end(), c);
+          if (it != mine.end() && c.offset < it->offset) behind.push_back(*it);
+        }
+        if (behind.empty()) return;
+        spdlog::warn("{} partition(s) fell behind their final commit while closing: committing them again",
+                     behind.size());
+        const auto err = probe.commit(behind, false);
+        if (!err.empty() || Clock::now() >= deadline) {
+          if (!err.empty()) spdlog::warn("re-commit after close refused: {}", err);
+          return;
+        }
+      }
+    } catch (const KafkaError& e) {
+      spdlog::warn("cannot confirm the final offsets after closing: {}", e.what());
+    }
+  }
+
+  // Whether the group coordinator holds every position this worker would commit now.
+  bool coordinator_has_positions() {
+    std::vector<TopicPartition> mine;
+    {
+      std::lock_guard lk(book_mu);
+      for (auto& [tp, st] : book)
+        if (auto pos = st.offsets.position()) mine.push_back({tp.topic, tp.partition, *pos});
+    }
+    if (mine.empty()) return true;
+    try {
+      for (const auto& c : consumer->committed(mine, milliseconds(2000))) {
+        const auto it = std::find(mine.begin(), mine.end(), c);
+        if (it == mine.end() || c.offset != it->offset) {
+          spdlog::warn("committed position of {} is {}, expected {}: committing again", tp_name(c.topic, c.partition),
+                       c.offset, it == mine.end() ? -1 : it->offset);
+          return false;
+        }
+      }
+      return true;
+    } catch (const KafkaError& e) {
+      spdlog::warn("cannot read back committed offsets: {}", e.what());
+      return false;
+    }
   }
 
   // Synchronous commit, retried until it succeeds or the deadline passes: the
@@ -459,9 +522,26 @@ struct Worker::Impl {
     sched.close();
     relay_waker.kick();
     for (auto& t : threads) t.join();
-    if (!commit_until(started + budget * 9 / 10, nullptr, true))
-      spdlog::warn("final offset commit failed: the last completed events are re-read (and skipped) on restart");
+    // The final commit, read back: a commit librdkafka deferred while the
+    // coordinator was away can land after a newer one and move the group's
+    // position back, so commit again until the coordinator holds ours.
+    const auto commit_deadline = started + budget * 9 / 10;
+    bool committed = false;
+    while (!committed) {
+      committed = commit_until(commit_deadline, nullptr, true) && coordinator_has_positions();
+      if (committed || Clock::now() >= commit_deadline) break;
+      (void)consumer->poll(milliseconds(50));
+    }
+    if (!committed)
+      spdlog::warn("final offset commit not confirmed: the last completed events may be re-read (and skipped) on restart");
+    std::vector<TopicPartition> final_positions;
+    {
+      std::lock_guard lk(book_mu);
+      for (auto& [tp, st] : book)
+        if (auto pos = st.offsets.position()) final_positions.push_back({tp.topic, tp.partition, *pos});
+    }
     consumer->close();
+    confirm_after_close(final_positions, commit_deadline);
     joined = false;
     if (producer) producer->flush(milliseconds(1000));
     spdlog::info("stopped in {} ms ({} queued events abandoned; they are re-read on the next start)",

@@ -175,6 +175,14 @@ std::vector<TopicPartition> Consumer::assignment() {
   return out;
 }
 
+std::vector<TopicPartition> Consumer::committed(const std::vector<TopicPartition>& parts,
+                                               std::chrono::milliseconds timeout) {
+  TpList l(parts);
+  const auto err = impl_->consumer->committed(l.v, static_cast<int>(timeout.count()));
+  if (err != RdKafka::ERR_NO_ERROR) throw KafkaError("committed offsets: " + RdKafka::err2str(err));
+  return convert(l.v);
+}
+
 std::optional<int64_t> Consumer::high_watermark(const std::string& topic, int32_t partition) {
   int64_t lo = -1, hi = -1;
   auto err = impl_->consumer->get_watermark_offsets(topic, partition, &lo, &hi);

@@ -108,6 +108,9 @@ class Consumer {
   void pause(const std::vector<TopicPartition>& parts);
   void resume(const std::vector<TopicPartition>& parts);
   std::vector<TopicPartition> assignment();
+  // The group's committed positions of these partitions (offset < 0: none),
+  // from the group coordinator; works without subscribing. Throws KafkaError.
+  std::vector<TopicPartition> committed(const std::vector<TopicPartition>& parts, std::chrono::milliseconds timeout);
   // High watermark last seen for a partition (from fetch responses), or nullopt.
   std::optional<int64_t> high_watermark(const std::string& topic, int32_t partition);
   bool joined() const { return joined_.load(); }  // has received an assignment since the last revoke/close
