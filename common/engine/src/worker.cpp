@@ -299,26 +299,6 @@ struct Worker::Impl {
     return true;
   }
 
-  // A commit that failed after it was sent (e.g. while the group coordinator
-  // moves): forget it was sent, so the next periodic commit sends it again.
-  // librdkafka reports synchronous commits here too; commit() has already
-  // counted those (and reset last_sent), so only outstanding sends count.
-  void on_commit_failed(const std::vector<std::pair<TopicPartition, std::string>>& failed) {
-    std::size_t outstanding = 0;
-    {
-      std::lock_guard lk(book_mu);
-      for (const auto& [tp, err] : failed) {
-        auto it = book.find(tp);
-        if (it == book.end() || it->second.last_sent != tp.offset) continue;
-        it->second.last_sent.reset();
-        ++outstanding;
-      }
-    }
-    if (outstanding == 0) return;
-    metrics->infra_error("kafka");
-    spdlog::warn("offset commit failed for {} partition(s), will retry: {}", outstanding, failed.front().second);
-  }
-
   // librdkafka can still send a commit it deferred earlier while it closes,
   // moving the group back behind events that have durable outcomes. Read the
   // group's positions back once more and move any that fell behind forward
@@ -435,7 +415,6 @@ struct Worker::Impl {
     Consumer::Hooks hooks;
     hooks.on_assign = [this](const auto& p) { on_assign(p); };
     hooks.on_revoke = [this](const auto& p) { on_revoke(p); };
-    hooks.on_commit_failed = [this](const auto& failed) { on_commit_failed(failed); };
     hooks.on_error = [this](const std::string& what, bool is_fatal) {
       metrics->infra_error("kafka");
       spdlog::warn("kafka: {}", what);

@@ -26,7 +26,7 @@ struct TpList {
 
 }  // namespace
 
-struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb, public RdKafka::OffsetCommitCb {
+struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   Consumer* self = nullptr;
   Hooks hooks;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
@@ -46,17 +46,6 @@ struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb, pu
       // Still a member of the group while re-joining: readiness follows the
       // next assignment; a revoke alone does not make the worker not-ready.
     }
-  }
-
-  void offset_commit_cb(RdKafka::ErrorCode err, std::vector<RdKafka::TopicPartition*>& offsets) override {
-    if (!hooks.on_commit_failed || err == RdKafka::ERR__NO_OFFSET) return;  // NO_OFFSET: nothing to commit
-    std::vector<std::pair<TopicPartition, std::string>> failed;
-    for (auto* p : offsets) {
-      const auto e = p->err() != RdKafka::ERR_NO_ERROR ? p->err() : err;
-      if (e != RdKafka::ERR_NO_ERROR)
-        failed.push_back({TopicPartition{p->topic(), p->partition(), p->offset()}, RdKafka::err2str(e)});
-    }
-    if (!failed.empty()) hooks.on_commit_failed(failed);
   }
 
   void event_cb(RdKafka::Event& e) override {
@@ -91,9 +80,6 @@ Consumer::Consumer(const std::string& brokers, const std::string& group_id, cons
     throw KafkaError("rebalance_cb: " + err);
   if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK)
     throw KafkaError("event_cb: " + err);
-  if (conf->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(impl_.get()), err) !=
-      RdKafka::Conf::CONF_OK)
-    throw KafkaError("offset_commit_cb: " + err);
   impl_->consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!impl_->consumer) throw KafkaError("cannot create consumer: " + err);
 }

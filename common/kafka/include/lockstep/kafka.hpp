@@ -90,9 +90,6 @@ class Consumer {
     std::function<void(const std::vector<TopicPartition>&)> on_assign;
     std::function<void(const std::vector<TopicPartition>&)> on_revoke;
     std::function<void(const std::string& what, bool fatal)> on_error;
-    // Result of every offset commit (async ones included), called inside poll()
-    // or commit(): the positions that failed, each with its error text.
-    std::function<void(const std::vector<std::pair<TopicPartition, std::string>>& failed)> on_commit_failed;
   };
   // Group consumer with auto commit and auto offset store off.
   Consumer(const std::string& brokers, const std::string& group_id, const KafkaProps& props, Hooks hooks);
