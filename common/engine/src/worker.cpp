@@ -328,14 +328,18 @@ struct Worker::Impl {
     }
   }
 
+  // The position below every completed event, per assigned partition.
+  std::vector<TopicPartition> current_positions() {
+    std::vector<TopicPartition> out;
+    std::lock_guard lk(book_mu);
+    for (auto& [tp, st] : book)
+      if (auto pos = st.offsets.position()) out.push_back({tp.topic, tp.partition, *pos});
+    return out;
+  }
+
   // Whether the group coordinator holds every position this worker would commit now.
   bool coordinator_has_positions() {
-    std::vector<TopicPartition> mine;
-    {
-      std::lock_guard lk(book_mu);
-      for (auto& [tp, st] : book)
-        if (auto pos = st.offsets.position()) mine.push_back({tp.topic, tp.partition, *pos});
-    }
+    const auto mine = current_positions();
     if (mine.empty()) return true;
     try {
       for (const auto& c : consumer->committed(mine, milliseconds(2000))) {
@@ -396,17 +400,9 @@ struct Worker::Impl {
   void update_gauges() {
     metrics->set_inflight(static_cast<double>(sched.size()));
     metrics->set_oldest_inflight(sched.oldest_age().count());
-    std::vector<std::pair<TopicPartition, int64_t>> pos;
-    {
-      std::lock_guard lk(book_mu);
-      for (auto& [tp, st] : book) {
-        auto p = st.offsets.position();
-        if (p) pos.push_back({tp, *p});
-      }
-    }
-    for (const auto& [tp, p] : pos) {
+    for (const auto& tp : current_positions()) {
       auto hw = consumer->high_watermark(tp.topic, tp.partition);
-      if (hw) metrics->set_lag(tp.topic, tp.partition, static_cast<double>(std::max<int64_t>(0, *hw - p)));
+      if (hw) metrics->set_lag(tp.topic, tp.partition, static_cast<double>(std::max<int64_t>(0, *hw - tp.offset)));
     }
   }
 
@@ -513,12 +509,7 @@ struct Worker::Impl {
     }
     if (!committed)
       spdlog::warn("final offset commit not confirmed: the last completed events may be re-read (and skipped) on restart");
-    std::vector<TopicPartition> final_positions;
-    {
-      std::lock_guard lk(book_mu);
-      for (auto& [tp, st] : book)
-        if (auto pos = st.offsets.position()) final_positions.push_back({tp.topic, tp.partition, *pos});
-    }
+    const auto final_positions = current_positions();  // the book empties when close() revokes
     consumer->close();
     confirm_after_close(final_positions, commit_deadline);
     joined = false;
