@@ -78,6 +78,8 @@ struct Worker::Impl {
   std::unique_ptr<Consumer> consumer;
   std::unique_ptr<Producer> producer;
   Waker relay_waker;
+  Waker commit_waker;
+  std::mutex commit_mu;  // one offset commit at a time (committer thread, rebalance, shutdown)
 
   Impl(Config c, std::shared_ptr<Metrics> m) : cfg(std::move(c)), metrics(std::move(m)) {}
 
@@ -224,6 +226,17 @@ struct Worker::Impl {
     }
   }
 
+  // ---- committer ---------------------------------------------------------
+  // Commits every 200 ms off the consumer thread: a synchronous commit can wait
+  // for the group coordinator (tens of seconds during an outage), and the
+  // consumer must keep polling meanwhile (session, errors, fetching).
+  void committer_loop() {
+    while (!stopping) {
+      commit(false);
+      commit_waker.wait_for(milliseconds(200));
+    }
+  }
+
   // ---- consumer thread ---------------------------------------------------
   void on_assign(const std::vector<TopicPartition>& parts) {
     joined = true;
@@ -266,6 +279,7 @@ struct Worker::Impl {
   // coordinator, and sends deferred ones as late as close()). `all`: also
   // positions already sent. Returns false when the commit failed.
   bool commit(bool all, const std::set<TopicPartition>* only = nullptr) {
+    std::lock_guard commit_lk(commit_mu);
     std::vector<TopicPartition> positions;
     {
       std::lock_guard lk(book_mu);
@@ -428,6 +442,7 @@ struct Worker::Impl {
     const int executors = cfg.naive ? 1 : cfg.database.pool_size;
     for (int i = 0; i < executors; ++i) threads.emplace_back([this, i] { executor(i); });
     threads.emplace_back([this] { relay_loop(); });
+    threads.emplace_back([this] { committer_loop(); });
 
     spdlog::info("worker started: group {}, topics {}, {} executors, batch {}{}", cfg.kafka.group_id,
                  fmt::join(topics, ","), executors, cfg.naive ? 1 : cfg.batch.max_events,
@@ -435,7 +450,6 @@ struct Worker::Impl {
 
     bool paused = false;
     std::size_t assigned_seen = 0;
-    auto last_commit = Clock::now();
     auto last_gauges = Clock::now();
     const auto max_inflight = static_cast<std::size_t>(cfg.limits.max_inflight);
     while (!stop && !fatal) {
@@ -465,10 +479,6 @@ struct Worker::Impl {
         handle(std::move(*m));
       }
       const auto now = Clock::now();
-      if (now - last_commit >= milliseconds(200)) {
-        commit(false);
-        last_commit = now;
-      }
       if (now - last_gauges >= milliseconds(1000)) {
         update_gauges();
         last_gauges = now;
@@ -488,7 +498,6 @@ struct Worker::Impl {
     while (sched.size() > 0 && Clock::now() < drain_until) {
       auto m = consumer->poll(milliseconds(20));  // serves callbacks; late buffered messages are dropped below
       (void)m;
-      commit(false);
     }
     const auto abandoned = sched.drop_if([](const Work&) { return true; });
     const auto inflight_until = started + budget * 8 / 10;
@@ -496,6 +505,7 @@ struct Worker::Impl {
     stopping = true;
     sched.close();
     relay_waker.kick();
+    commit_waker.kick();
     for (auto& t : threads) t.join();
     // The final commit, read back: a commit librdkafka deferred while the
     // coordinator was away can land after a newer one and move the group's
