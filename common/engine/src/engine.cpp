@@ -172,16 +172,20 @@ std::vector<ItemResult> Engine::process_once(Store& store, std::vector<WorkPtr>&
           w.src.source, w.attempts);
     }
     w.last_read_version = s.version;
-    if (w.exhausted) {
-      auto d = base_dead_letter(w, ids[i], DeadReason::retries_exhausted,
-                                "compare-and-set lost to concurrent writers on all " +
-                                    std::to_string(w.attempts) + " attempts",
-                                cfg_.kafka.group_id);
-      if (s.exists) d.conflict = conflict_of(&e, s);
+    // A dead letter decided against the row just read: it carries what the row held.
+    auto dead_letter_against_row = [&](DeadReason reason, std::string detail) {
+      auto d = base_dead_letter(w, ids[i], reason, std::move(detail), cfg_.kafka.group_id);
+      if (s.exists) {
+        d.conflict = conflict_of(&e, s);
+        d.state = s.state;
+      }
       d.version = s.version;
-      if (s.exists) d.state = s.state;
       dead.push_back(std::move(d));
       dead_of.push_back(i);
+    };
+    if (w.exhausted) {
+      dead_letter_against_row(DeadReason::retries_exhausted, "compare-and-set lost to concurrent writers on all " +
+                                                                 std::to_string(w.attempts) + " attempts");
       continue;
     }
     auto decision = decide(cfg_.machines, e, s);
@@ -192,12 +196,7 @@ std::vector<ItemResult> Engine::process_once(Store& store, std::vector<WorkPtr>&
                      e.actor.value_or("-"), w.src.source);
         if (metrics_) metrics_->cas_conflict(e.aggregate_type);
       }
-      auto d = base_dead_letter(w, ids[i], rej->reason, rej->detail, cfg_.kafka.group_id);
-      if (s.exists) d.conflict = conflict_of(&e, s);
-      d.version = s.version;
-      if (s.exists) d.state = s.state;
-      dead.push_back(std::move(d));
-      dead_of.push_back(i);
+      dead_letter_against_row(rej->reason, rej->detail);
       continue;
     }
     auto& ap = std::get<Apply>(decision);
