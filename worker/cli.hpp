@@ -47,5 +47,6 @@ int cmd_migrate(Args& args);
 int cmd_broker(Args& args);
 int cmd_emit(Args& args);
 int cmd_dlq(Args& args);
+int cmd_verify(Args& args);
 
 }  // namespace lockstep::cli

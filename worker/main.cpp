@@ -23,6 +23,9 @@ commands:
   emit --topic T [FILE|-]     produce events from JSON lines
   dlq list|show ID|replay ID...|discard ID... --note TEXT|drain
                               dead-letter operations
+  verify [--no-kafka] [--brokers B] [--database-url U] [--timeout-ms N]
+                              check the invariants (one line each; exit 1 on
+                              any violation)
 
 Configuration: --config FILE (default config/lockstep.yaml, else built-in),
 then LOCKSTEP_KAFKA_BROKERS, LOCKSTEP_KAFKA_GROUP_ID, LOCKSTEP_DATABASE_URL,
@@ -55,6 +58,7 @@ int main(int argc, char** argv) {
     if (cmd == "broker") return cmd_broker(args);
     if (cmd == "emit") return cmd_emit(args);
     if (cmd == "dlq") return cmd_dlq(args);
+    if (cmd == "verify") return cmd_verify(args);
     std::cerr << "lockstep: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
   } catch (const ConfigError& e) {

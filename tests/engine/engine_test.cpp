@@ -84,7 +84,7 @@ class RacingStore : public Store {
       a.new_data = snaps[0].data;
       a.new_data["rival"] = races_done;
       a.actor = "web-api";
-      a.src.topic = "direct";
+      a.src.source = "direct";  // written through the store, not read from a topic
       auto res = rival_.commit({a}, {});
       EXPECT_EQ(res.applied[0], WriteStatus::written);
     }
@@ -191,7 +191,7 @@ TEST_F(EngineTest, LostCasRereadsAndSucceeds) {
   auto rival = open_store(db.url());
   RacingStore racing(*store, *rival, 1);  // one concurrent write between read and CAS
 
-  auto w = ev("c2", "agg", "verify", R"(,"payload":{"checked":true})");
+  auto w = ev("c2", "agg", "verify", R"(,"payload":{"checked":true})", 1);
   std::vector<WorkPtr> batch;
   batch.push_back(std::move(w));
   auto first = engine.process(racing, batch).front();

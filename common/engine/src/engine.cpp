@@ -16,12 +16,7 @@ const char* to_string(Outcome o) {
   return "?";
 }
 
-std::string idempotency_key(const Work& w) {
-  if (const auto* e = w.event()) return e->event_id;
-  const auto& m = std::get<Malformed>(w.parsed);
-  if (m.event_id) return *m.event_id;
-  return "malformed:" + w.src.topic + ":" + std::to_string(w.src.partition) + ":" + std::to_string(w.src.offset);
-}
+std::string idempotency_key(const Work& w) { return idempotency_key_for(w.parsed, w.src); }
 
 Engine::Engine(const Config& cfg, Metrics* metrics, uint64_t seed)
     : cfg_(cfg),

@@ -1,5 +1,8 @@
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <map>
+
 #include "common.hpp"
 
 namespace lockstep {
@@ -10,6 +13,26 @@ namespace {
 std::vector<TopicPartition> convert(const std::vector<RdKafka::TopicPartition*>& ps) {
   std::vector<TopicPartition> out;
   for (auto* p : ps) out.push_back({p->topic(), p->partition(), p->offset()});
+  return out;
+}
+
+Message to_message(RdKafka::Message& m) {  // not const: headers() is not
+  Message out;
+  out.topic = m.topic_name();
+  out.partition = m.partition();
+  out.offset = m.offset();
+  const auto ts = m.timestamp();
+  out.timestamp_ms = ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? -1 : ts.timestamp;
+  if (m.key_pointer() != nullptr) out.key = std::string(static_cast<const char*>(m.key_pointer()), m.key_len());
+  if (m.payload() != nullptr) out.value.assign(static_cast<const char*>(m.payload()), m.len());
+  if (auto* hs = m.headers()) {
+    for (const auto& h : hs->get_all()) {
+      Header hd;
+      hd.name = h.key();
+      if (h.value() != nullptr) hd.value = std::string(static_cast<const char*>(h.value()), h.value_size());
+      out.headers.push_back(std::move(hd));
+    }
+  }
   return out;
 }
 
@@ -100,26 +123,8 @@ std::optional<Message> Consumer::poll(std::chrono::milliseconds timeout) {
   std::unique_ptr<RdKafka::Message> m(impl_->consumer->consume(static_cast<int>(timeout.count())));
   if (!m) return std::nullopt;
   switch (m->err()) {
-    case RdKafka::ERR_NO_ERROR: {
-      Message out;
-      out.topic = m->topic_name();
-      out.partition = m->partition();
-      out.offset = m->offset();
-      const auto ts = m->timestamp();
-      out.timestamp_ms = ts.type == RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? -1 : ts.timestamp;
-      if (m->key_pointer() != nullptr)
-        out.key = std::string(static_cast<const char*>(m->key_pointer()), m->key_len());
-      if (m->payload() != nullptr) out.value.assign(static_cast<const char*>(m->payload()), m->len());
-      if (auto* hs = m->headers()) {
-        for (const auto& h : hs->get_all()) {
-          Header hd;
-          hd.name = h.key();
-          if (h.value() != nullptr) hd.value = std::string(static_cast<const char*>(h.value()), h.value_size());
-          out.headers.push_back(std::move(hd));
-        }
-      }
-      return out;
-    }
+    case RdKafka::ERR_NO_ERROR:
+      return to_message(*m);
     case RdKafka::ERR__TIMED_OUT:
     case RdKafka::ERR__PARTITION_EOF:
       return std::nullopt;
@@ -181,6 +186,74 @@ void Consumer::close() {
   impl_->closed = true;
   impl_->consumer->close();  // runs the revoke hook, leaves the group
   joined_ = false;
+}
+
+std::vector<Message> read_topics(const std::string& brokers, const KafkaProps& props,
+                                 const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + timeout;
+  auto left_ms = [&] {
+    return static_cast<int>(
+        std::max<long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
+  };
+  auto conf = make_conf(brokers, props);
+  force(*conf, "group.id", "lockstep-reader");  // required by the API; assign() joins no group
+  force(*conf, "enable.auto.commit", "false");
+  force(*conf, "enable.auto.offset.store", "false");
+  force(*conf, "enable.partition.eof", "true");  // the end, even after a gap (e.g. transaction markers)
+  std::string err;
+  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!c) throw KafkaError("cannot create consumer: " + err);
+
+  RdKafka::Metadata* raw = nullptr;
+  if (const auto e = c->metadata(true, nullptr, &raw, left_ms()); e != RdKafka::ERR_NO_ERROR)
+    throw KafkaError("reading topic metadata from " + brokers + ": " + RdKafka::err2str(e));
+  std::unique_ptr<RdKafka::Metadata> md(raw);
+  std::map<TopicPartition, int64_t> end;  // partition -> high watermark still to reach
+  std::vector<TopicPartition> start;
+  for (const auto* t : *md->topics()) {
+    if (std::find(topics.begin(), topics.end(), t->topic()) == topics.end()) continue;
+    for (const auto* p : *t->partitions()) {
+      int64_t lo = -1, hi = -1;
+      if (const auto e = c->query_watermark_offsets(t->topic(), p->id(), &lo, &hi, left_ms());
+          e != RdKafka::ERR_NO_ERROR)
+        throw KafkaError("watermarks of " + t->topic() + "/" + std::to_string(p->id()) + ": " + RdKafka::err2str(e));
+      if (hi <= lo) continue;
+      start.push_back({t->topic(), p->id(), lo});
+      end[{t->topic(), p->id()}] = hi;
+    }
+  }
+  std::vector<Message> out;
+  if (start.empty()) return out;
+  {
+    TpList l(start);
+    if (const auto e = c->assign(l.v); e != RdKafka::ERR_NO_ERROR)
+      throw KafkaError("assign: " + RdKafka::err2str(e));
+  }
+  while (!end.empty()) {
+    if (Clock::now() >= deadline) {
+      std::string where;
+      for (const auto& [tp, hi] : end) where += " " + tp.topic + "/" + std::to_string(tp.partition);
+      throw KafkaError("reading topics: not at the end within " + std::to_string(timeout.count()) + " ms:" + where);
+    }
+    std::unique_ptr<RdKafka::Message> m(c->consume(100));
+    if (!m || m->err() == RdKafka::ERR__TIMED_OUT) continue;
+    if (m->err() == RdKafka::ERR__PARTITION_EOF) {
+      const auto it = end.find({m->topic_name(), m->partition()});
+      if (it != end.end() && m->offset() >= it->second) end.erase(it);
+      continue;
+    }
+    if (m->err() != RdKafka::ERR_NO_ERROR) {
+      spdlog::warn("reading {}/{}: {}", m->topic_name(), m->partition(), m->errstr());
+      continue;
+    }
+    const auto it = end.find({m->topic_name(), m->partition()});
+    if (it == end.end() || m->offset() >= it->second) continue;
+    out.push_back(to_message(*m));
+    if (m->offset() + 1 >= it->second) end.erase(it);
+  }
+  c->close();
+  return out;
 }
 
 }  // namespace lockstep

@@ -35,6 +35,17 @@ TestDb::TestDb(bool migrate) {
   if (migrate) open_store(url_)->migrate_up();
 }
 
+TestDb::TestDb(CopyOf copy) {
+  admin_url_ = copy.from.admin_url_;
+  name_ = "lockstep_t_" + unique_suffix();
+  {
+    pqxx::connection c(admin_url_);
+    pqxx::nontransaction tx(c);
+    tx.exec("CREATE DATABASE " + tx.quote_name(name_) + " TEMPLATE " + tx.quote_name(copy.from.name_));
+  }
+  url_ = with_database(admin_url_, name_);
+}
+
 TestDb::~TestDb() {
   try {
     pqxx::connection c(admin_url_);

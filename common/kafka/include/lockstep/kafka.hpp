@@ -119,6 +119,14 @@ class Consumer {
   std::atomic<bool> joined_{false};
 };
 
+// Every message of `topics` from the start of each partition up to its high
+// watermark at the time of the call, in partition order. Joins no consumer
+// group and commits nothing. A topic that does not exist reads as empty.
+// Throws KafkaError when the broker cannot be reached or the end is not
+// reached within `timeout`.
+std::vector<Message> read_topics(const std::string& brokers, const KafkaProps& props,
+                                 const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+
 // librdkafka's in-process mock cluster (a real Kafka protocol endpoint on loopback).
 class MockCluster {
  public:

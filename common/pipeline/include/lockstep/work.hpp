@@ -33,4 +33,8 @@ using WorkPtr = std::unique_ptr<Work>;
 // The lane key of a parsed message (see Work::lane_key).
 std::string lane_key_for(const ParseResult& parsed, const SourceRef& src);
 
+// The idempotency key of a consumed message: its event_id, the event_id a
+// malformed message still carries, or "malformed:<topic>:<partition>:<offset>".
+std::string idempotency_key_for(const ParseResult& parsed, const SourceRef& src);
+
 }  // namespace lockstep

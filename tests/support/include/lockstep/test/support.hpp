@@ -32,6 +32,12 @@ namespace lockstep::test {
 class TestDb {
  public:
   explicit TestDb(bool migrate = true);
+  // A fresh database holding a copy of `from` (CREATE DATABASE ... TEMPLATE:
+  // nobody may be connected to `from` meanwhile).
+  struct CopyOf {
+    const TestDb& from;
+  };
+  explicit TestDb(CopyOf copy);
   ~TestDb();
   TestDb(const TestDb&) = delete;
   TestDb& operator=(const TestDb&) = delete;
@@ -57,13 +63,8 @@ std::string with_database(const std::string& base, const std::string& db);
 
 namespace lockstep::test {
 
-// Checks the store's invariants (contract §4/§6) on a database and returns one
-// line per violation (empty = all hold):
-//  - every applied outcome has exactly one audit row and vice versa;
-//  - every dead_lettered outcome has exactly one dead_letters row and vice versa;
-//  - per aggregate, audit to_versions are exactly 1..version and each from_state
-//    is the previous row's to_state; the stored state is the last to_state;
-//  - every audited transition is allowed by `machines` from its from_state.
+// The database-side checks of lockstep::verify (lockstep/verify.hpp) on a test
+// database: one line per violated invariant (empty = all hold).
 std::vector<std::string> invariant_violations(const TestDb& db, const MachineSet& machines);
 
 }  // namespace lockstep::test

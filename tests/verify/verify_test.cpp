@@ -1,0 +1,196 @@
+// lockstep::verify and `lockstep verify`: a history made by the real worker
+// (mock cluster + PostgreSQL) passes every check, and each kind of damage to a
+// copy of it is caught by the check that names it.
+#include <gtest/gtest.h>
+
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "lockstep/kafka.hpp"
+#include "lockstep/test/support.hpp"
+#include "lockstep/verify.hpp"
+#include "lockstep/worker.hpp"
+
+namespace lockstep {
+namespace {
+
+using namespace std::chrono_literals;
+using test::poll_until;
+using test::TestDb;
+
+std::string ev(const std::string& id, const std::string& agg, const std::string& transition,
+               const std::string& extra = "") {
+  return R"({"event_id":")" + id + R"(","aggregate_type":"membership","aggregate_id":")" + agg +
+         R"(","transition":")" + transition + R"(")" + extra + "}";
+}
+
+// Index of each check in verify()'s result (the order is part of its output).
+enum Check { kOutcomes, kAudit, kDeadRows, kVersions, kChain, kOrder, kMachine, kDeadTopic, kChecks };
+
+class VerifyTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    spdlog::default_logger();
+    cluster = std::make_unique<MockCluster>(1);
+    cluster->create_topic("transitions.bot", 2);
+    cluster->create_topic("transitions.api", 2);
+    cluster->create_topic("transitions.dlq", 1);
+    db = std::make_unique<TestDb>();
+    cfg = std::make_unique<Config>(parse_config(builtin_config_text(), "<built-in>"));
+    cfg->kafka.brokers = cluster->bootstraps();
+    cfg->kafka.group_id = "verify-" + test::unique_suffix();
+    cfg->database.url = db->url();
+    cfg->database.pool_size = 2;
+    cfg->metrics_listen = "127.0.0.1:0";
+    cfg->shutdown_timeout_ms = 5000;
+
+    // A history: lifecycles on both topics, duplicates, a stale writer, an
+    // invalid transition and malformed input.
+    Producer p(cfg->kafka.brokers, {});
+    std::vector<OutMessage> msgs;
+    auto add = [&](const char* topic, const std::string& agg, const std::string& value) {
+      msgs.push_back({topic, "membership:" + agg, value, {}});
+    };
+    for (int k = 0; k < 6; ++k) {
+      const std::string agg = "v-" + std::to_string(k);
+      const std::string t = "e" + std::to_string(k) + "-";
+      add("transitions.bot", agg, ev(t + "1", agg, "join"));
+      add("transitions.bot", agg, ev(t + "2", agg, "verify"));
+      add("transitions.bot", agg, ev(t + "3", agg, "edit", R"(,"payload":{"n":1})"));
+      add("transitions.bot", agg, ev(t + "2", agg, "verify"));                           // duplicate
+      add("transitions.bot", agg, ev(t + "4", agg, "suspend"));                          // invalid: verified
+      add("transitions.bot", agg, ev(t + "5", agg, "activate", R"(,"expected_version":1)"));  // stale
+      add("transitions.bot", agg, ev(t + "6", agg, "activate"));
+    }
+    msgs.push_back({"transitions.api", std::string("membership:v-0"), "{not json", {}});
+    msgs.push_back({"transitions.api", std::nullopt, R"({"event_id":"no-key"})", {}});
+    for (const auto& d : p.send(msgs, 30s)) ASSERT_TRUE(d.error.empty()) << d.error;
+    expected_outcomes = 6 * 6 + 2;  // the duplicate of each key has no row of its own
+
+    auto metrics = std::make_shared<Metrics>();
+    Worker w(*cfg, metrics);
+    std::atomic<bool> stop{false};
+    std::thread t([&] { w.run(stop); });
+    const bool done = poll_until(60s, [&] {
+      return std::stol(db->scalar("SELECT count(*) FROM processed_events")) >= expected_outcomes &&
+             db->scalar("SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == "0";
+    });
+    stop = true;
+    t.join();
+    ASSERT_TRUE(done) << "the worker did not finish the history";
+    events = read_topics(cfg->kafka.brokers, {}, {"transitions.bot", "transitions.api"}, 30s);
+    dead = read_topics(cfg->kafka.brokers, {}, {"transitions.dlq"}, 30s);
+  }
+  static void TearDownTestSuite() {
+    db.reset();
+    cluster.reset();
+    cfg.reset();
+  }
+
+  std::vector<InvariantCheck> run(const TestDb& on, const std::vector<Message>& in,
+                                  const std::vector<Message>& dl) {
+    VerifyInputs vi;
+    vi.events = in;
+    vi.dead_letters = dl;
+    auto r = verify(on.url(), cfg->machines, vi);
+    EXPECT_EQ(r.size(), static_cast<std::size_t>(kChecks));
+    return r;
+  }
+
+  static std::string describe(const std::vector<InvariantCheck>& r) {
+    std::string s;
+    for (const auto& c : r) s += format(c) + "\n";
+    return s;
+  }
+
+  static inline std::unique_ptr<MockCluster> cluster;
+  static inline std::unique_ptr<TestDb> db;
+  static inline std::unique_ptr<Config> cfg;
+  static inline long expected_outcomes = 0;
+  static inline std::vector<Message> events, dead;
+};
+
+TEST_F(VerifyTest, HistoryMadeByTheWorkerPassesEveryCheck) {
+  ASSERT_EQ(events.size(), 6u * 7 + 2);
+  const auto r = run(*db, events, dead);
+  for (const auto& c : r) {
+    EXPECT_TRUE(c.ok()) << format(c);
+    EXPECT_FALSE(c.skipped) << format(c);
+    EXPECT_GT(c.checked, 0) << format(c);
+  }
+  EXPECT_EQ(r[kOutcomes].checked, expected_outcomes) << describe(r);
+}
+
+TEST_F(VerifyTest, EachKindOfDamageIsCaughtByItsCheck) {
+  struct Case {
+    const char* what;
+    Check check;
+    std::string sql;  // run on a copy of the history
+    std::function<void(std::vector<Message>&, std::vector<Message>&)> inputs = {};
+  };
+  const std::vector<Case> cases = {
+      {"an input event without an outcome", kOutcomes, "DELETE FROM processed_events WHERE event_id = 'e1-6'"},
+      {"an event the worker never saw", kOutcomes, "",
+       [](std::vector<Message>& in, std::vector<Message>&) {
+         in.push_back({"transitions.bot", 0, 999, -1, std::string("membership:v-9"), ev("lost", "v-9", "join"), {}});
+       }},
+      {"an applied outcome without its audit row", kAudit,
+       "DELETE FROM transition_audit WHERE event_id = 'e2-6'"},
+      {"an audit row without an applied outcome", kAudit,
+       "UPDATE processed_events SET outcome = 'dead_lettered' WHERE event_id = 'e2-3'"},
+      {"a dead-lettered outcome without its row", kDeadRows, "DELETE FROM dead_letters WHERE event_id = 'e3-4'"},
+      {"a version without its audit row", kVersions,
+       "UPDATE aggregates SET version = version + 1 WHERE aggregate_id = 'v-4'"},
+      {"a from_state that is not the previous to_state", kChain,
+       "UPDATE transition_audit SET from_state = 'active' WHERE event_id = 'e5-2'"},
+      {"a stored state that is not the last audited one", kChain,
+       "UPDATE aggregates SET state = 'removed' WHERE aggregate_id = 'v-5'"},
+      {"a key's events applied out of offset order", kOrder,
+       "UPDATE transition_audit SET source_offset = 0 WHERE event_id = 'e1-3'"},
+      {"a transition the machine does not allow", kMachine,
+       "UPDATE transition_audit SET transition = 'activate' WHERE event_id = 'e0-1'"},
+      {"a dead letter that never reached the topic", kDeadTopic, "",
+       [](std::vector<Message>&, std::vector<Message>& dl) { dl.erase(dl.begin()); }},
+      {"a message on the dead-letter topic without its row", kDeadTopic,
+       "DELETE FROM dead_letters WHERE event_id = 'e4-5'"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    TestDb copy(TestDb::CopyOf{*db});
+    if (!c.sql.empty()) copy.exec(c.sql);
+    auto in = events;
+    auto dl = dead;
+    if (c.inputs) c.inputs(in, dl);
+    const auto r = run(copy, in, dl);
+    ASSERT_EQ(r.size(), static_cast<std::size_t>(kChecks));
+    EXPECT_FALSE(r[c.check].ok()) << describe(r);
+    EXPECT_GE(r[c.check].violations, 1) << describe(r);
+  }
+}
+
+TEST_F(VerifyTest, CommandPrintsOneLinePerInvariantAndExitsOneOnViolation) {
+  auto run_cli = [&](const TestDb& on, std::vector<std::string>& lines) {
+    const std::string log = ::testing::TempDir() + "verify-" + test::unique_suffix() + ".log";
+    test::Process p({test::bin_dir() + "/lockstep", "verify", "--timeout-ms", "30000"},
+                    {{"LOCKSTEP_DATABASE_URL", on.url()}, {"LOCKSTEP_KAFKA_BROKERS", cfg->kafka.brokers}}, log);
+    while (auto l = p.read_line(60s)) lines.push_back(*l);
+    return p.wait(60s);
+  };
+  std::vector<std::string> lines;
+  EXPECT_EQ(run_cli(*db, lines), 0);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kChecks) + 1);
+  for (std::size_t i = 0; i < kChecks; ++i) EXPECT_EQ(lines[i].rfind("PASS  ", 0), 0u) << lines[i];
+  EXPECT_EQ(lines.back(), "all hold: 8 invariants");
+
+  TestDb copy(TestDb::CopyOf{*db});
+  copy.exec("DELETE FROM transition_audit WHERE event_id = 'e0-6'");
+  lines.clear();
+  EXPECT_EQ(run_cli(copy, lines), 1);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kChecks) + 1);
+  EXPECT_EQ(lines[kAudit].rfind("FAIL  ", 0), 0u) << lines[kAudit];
+  EXPECT_NE(lines[kAudit].find("e0-6"), std::string::npos) << lines[kAudit];
+  EXPECT_EQ(lines.back(), "violations in 2 of 8 invariants");  // the audit row and the version it made
+}
+
+}  // namespace
+}  // namespace lockstep
