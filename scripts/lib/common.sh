@@ -4,10 +4,12 @@
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 #
 # Sourcing has no side effects beyond defining functions and a few variables
-# (ROOT, LOCKSTEP_SCRIPTS_DIR, LOCKSTEP_DEPS). Functions:
+# (ROOT, LOCKSTEP_SCRIPTS_DIR, LOCKSTEP_DEPS, LOCKSTEP_FUZZ_DEPS). Functions:
 #   lockstep_log / lockstep_die        messages on stderr
 #   lockstep_add_cleanup CMD...        run CMD on EXIT/INT/TERM (LIFO order)
-#   lockstep_install_deps              apt-get install whatever is missing
+#   lockstep_install_deps [pkg...]     apt-get install whatever is missing
+#                                      (default: LOCKSTEP_DEPS)
+#   lockstep_install_fuzz_deps         the same for LOCKSTEP_FUZZ_DEPS (clang)
 #   lockstep_build [dir] [cmake args]  configure + build (default dir: build)
 #   lockstep_pg_start                  throwaway PostgreSQL cluster, exports
 #                                      LOCKSTEP_PG_PORT LOCKSTEP_PG_DIR
@@ -39,6 +41,12 @@ LOCKSTEP_DEPS=(
   libgtest-dev googletest libgmock-dev
   postgresql postgresql-client procps python3 curl
 )
+
+# Extra packages for the libFuzzer build (scripts/fuzz): clang 14 (Debian
+# bookworm), its compiler-rt runtimes (libclang_rt.fuzzer/asan/ubsan; only a
+# Recommends of clang, so not pulled in by --no-install-recommends) and
+# llvm-symbolizer for readable crash stacks.
+LOCKSTEP_FUZZ_DEPS=(clang-14 libclang-rt-14-dev llvm-14)
 
 lockstep_log() { printf '[lockstep] %s\n' "$*" >&2; }
 lockstep_die() { lockstep_log "error: $*"; exit 1; }
@@ -122,7 +130,12 @@ _lockstep_pkg_installed() {
   [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
 }
 
+# lockstep_install_deps [pkg...]: installs the missing ones of the given
+# packages (default: LOCKSTEP_DEPS).
 lockstep_install_deps() {
+  if [[ $# -eq 0 ]]; then
+    set -- "${LOCKSTEP_DEPS[@]}"
+  fi
   if [[ "${LOCKSTEP_SKIP_DEPS:-0}" == 1 ]]; then
     lockstep_log "LOCKSTEP_SKIP_DEPS=1: not checking Debian packages"
     return 0
@@ -130,7 +143,7 @@ lockstep_install_deps() {
   command -v dpkg-query >/dev/null 2>&1 ||
     lockstep_die "dpkg-query not found: only Debian/Ubuntu are supported (or set LOCKSTEP_SKIP_DEPS=1)"
   local missing=() p
-  for p in "${LOCKSTEP_DEPS[@]}"; do
+  for p in "$@"; do
     _lockstep_pkg_installed "$p" || missing+=("$p")
   done
   if [[ ${#missing[@]} -eq 0 ]]; then
@@ -147,6 +160,8 @@ lockstep_install_deps() {
   apt-get update -q || return 1
   apt-get install -y -q --no-install-recommends "${missing[@]}" || return 1
 }
+
+lockstep_install_fuzz_deps() { lockstep_install_deps "${LOCKSTEP_FUZZ_DEPS[@]}"; }
 
 # ---------------------------------------------------------------------------
 # Build

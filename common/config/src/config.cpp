@@ -176,8 +176,9 @@ std::string get_string(const YAML::Node& n, const std::string& key) {
 
 // ---------------------------------------------------------------- validation helpers
 
-// Kafka's own rule for topic names.
-bool valid_topic(std::string_view t) {
+}  // namespace
+
+bool is_valid_topic_name(std::string_view t) {
   if (t.empty() || t.size() > 249 || t == "." || t == "..") return false;
   for (const char c : t) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -187,9 +188,11 @@ bool valid_topic(std::string_view t) {
   return true;
 }
 
+namespace {
+
 void check_topic_name(const std::string& topic, const std::string& key) {
   if (topic.empty()) fail(key, "must not be empty");
-  if (!valid_topic(topic)) {
+  if (!is_valid_topic_name(topic)) {
     fail(key, "is not a valid Kafka topic name: 1-249 characters of [a-zA-Z0-9._-] (got " + quote(topic) + ")");
   }
 }

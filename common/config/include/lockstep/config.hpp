@@ -7,6 +7,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lockstep/machine.hpp"
@@ -102,6 +103,9 @@ Config load_config(const std::optional<std::string>& path, const EnvLookup& env,
 
 // The shipped default config text (config/lockstep.yaml embedded at build time).
 const std::string& builtin_config_text();
+
+// Kafka's rule for topic names: 1-249 characters of [a-zA-Z0-9._-], not "." or "..".
+bool is_valid_topic_name(std::string_view topic);
 
 // A URL or connection string with any password replaced by "***", for logs.
 std::string redact_url(const std::string& url);
