@@ -1,0 +1,535 @@
+// lockstep-chaos: the reliability run of issue #4. Two producer processes
+// stream events (creates, transitions, edits, stale versions, duplicates,
+// malformed input) into the bot and API topics of an in-process development
+// broker for overlapping keys, a direct writer updates the same rows through
+// the store's compare-and-set, and meanwhile the run SIGKILLs and restarts the
+// worker, stops and starts PostgreSQL, injects broker faults (request errors
+// on Produce, Fetch and OffsetCommit, leader changes, a broker down and up)
+// and has a second worker join and leave the group. Then it waits until the
+// worker has caught up and runs the invariant checker (lockstep::verify).
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lockstep/config.hpp"
+#include "lockstep/kafka.hpp"
+#include "lockstep/store.hpp"
+#include "lockstep/verify.hpp"
+#include "lockstep/work.hpp"
+#include "tools.hpp"
+
+namespace lockstep::chaos {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+using namespace lockstep::tools;
+using Json = nlohmann::json;
+
+constexpr const char* kUsage = R"(usage: lockstep-chaos [options]
+  --database-url URL  PostgreSQL to use (a database lockstep_chaos is
+                      created on it); default $LOCKSTEP_DATABASE_URL
+  --duration S        seconds of producing and faults (default 240)
+  --kills N           SIGKILLs of the worker, each followed by a restart
+                      (default 6)
+  --rate R            events/s of each of the two producers (default 150)
+  --keys K            aggregates the producers share (default 300)
+  --seed N            random seed (default 1)
+  --pgctl PATH        stops/starts PostgreSQL (default $LOCKSTEP_PGCTL, set by
+                      scripts/lib/common.sh); "none": no database restart
+  --logdir DIR        worker and producer logs (default /tmp/lockstep-chaos.<pid>)
+Prints what it did and one line per invariant; exits 0 when every invariant
+holds, 1 on any violation, 2 on bad usage.
+)";
+
+[[noreturn]] void usage(const std::string& msg) {
+  std::cerr << "lockstep-chaos: " << msg << "\n" << kUsage;
+  std::exit(2);
+}
+
+const std::vector<std::string> kTopics = {"transitions.bot", "transitions.api"};
+constexpr int kPartitions = 4;
+
+// ---------------------------------------------------------------------------
+// Producer process: `lockstep-chaos produce --brokers B --topic T --seed S
+// --rate R --keys K --seconds N`. Streams events for N seconds and exits.
+int produce(const std::map<std::string, std::string>& a) {
+  const std::string topic = a.at("--topic");
+  const auto seed = static_cast<uint64_t>(std::stoull(a.at("--seed")));
+  const double rate = std::stod(a.at("--rate"));
+  const int keys = std::stoi(a.at("--keys"));
+  const auto until = Clock::now() + std::chrono::seconds(std::stoi(a.at("--seconds")));
+  Producer p(a.at("--brokers"), {{"linger.ms", "5"}});
+  std::mt19937_64 rng(seed);
+  const std::string tag = topic == "transitions.bot" ? "b" : "a";
+  static const char* const kTransitions[] = {"join",   "verify", "activate", "suspend", "reinstate", "remove",
+                                             "rejoin", "override", "edit",   "edit",    "edit",      "edit"};
+  std::vector<OutMessage> sent_before;  // for duplicates: re-sends of earlier events
+  long n = 0, failed = 0;
+  auto next = Clock::now();
+  while (Clock::now() < until) {
+    std::vector<OutMessage> batch;
+    const int per_tick = std::max(1, static_cast<int>(rate / 50));
+    for (int i = 0; i < per_tick; ++i, ++n) {
+      const double u = std::uniform_real_distribution<double>(0, 1)(rng);
+      const std::string agg = "c-" + std::to_string(rng() % keys);
+      const std::string key = "membership:" + agg;
+      if (u < 0.02 && !sent_before.empty()) {  // a producer retry: the same event again
+        batch.push_back(sent_before[rng() % sent_before.size()]);
+        batch.back().topic = topic;
+        continue;
+      }
+      if (u < 0.03) {  // malformed, in several ways
+        static const std::vector<std::string> kBad = {
+            "{not json", std::string("\xff\xfe\x00garbage", 10), R"({"event_id":"x"})",
+            R"({"event_id":7,"aggregate_type":"membership","aggregate_id":"c-1","transition":"edit"})",
+            R"({"aggregate_type":"membership","aggregate_id":"c-1","transition":"edit","expected_version":-1})", "[]",
+            ""};
+        const std::string id = tag + "-" + std::to_string(seed) + "-m" + std::to_string(n);
+        const std::size_t which = rng() % (kBad.size() + 1);
+        std::string value = which < kBad.size()
+                                ? kBad[which]
+                                // a well-formed event under the wrong key
+                                : Json{{"event_id", id}, {"aggregate_type", "membership"}, {"aggregate_id", agg},
+                                       {"transition", "edit"}}.dump();
+        batch.push_back({topic, which < kBad.size() ? key : std::string("membership:other"), value, {}});
+        continue;
+      }
+      Json e = {{"event_id", tag + "-" + std::to_string(seed) + "-" + std::to_string(n)},
+                {"aggregate_type", "membership"},
+                {"aggregate_id", agg},
+                {"transition", kTransitions[rng() % std::size(kTransitions)]},
+                {"actor", tag == "b" ? "bot:chaos" : "api:chaos"}};
+      if (e["transition"] == "edit") e["payload"] = {{tag + "_n", n}, {"score", static_cast<int>(rng() % 100)}};
+      if (u < 0.05) e["expected_version"] = static_cast<int>(rng() % 4);  // a stale (or lucky) writer
+      batch.push_back({topic, key, e.dump(), {}});
+      if (sent_before.size() < 5000) sent_before.push_back(batch.back());
+      else sent_before[rng() % sent_before.size()] = batch.back();
+    }
+    for (const auto& d : p.send(batch, 60s))
+      if (!d.error.empty()) ++failed;
+    next += 20ms;
+    std::this_thread::sleep_until(next);  // pacing, not synchronisation
+  }
+  std::printf("produced %ld to %s, %ld delivery failures\n", n, topic.c_str(), failed);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+struct Options {
+  std::string database_url;
+  std::string lockstep;
+  std::string self;
+  std::string pgctl;
+  std::string logdir;
+  int duration_s = 240;
+  int kills = 6;
+  int rate = 150;
+  int keys = 300;
+  uint64_t seed = 1;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  if (const char* u = std::getenv("LOCKSTEP_DATABASE_URL")) o.database_url = u;
+  if (const char* p = std::getenv("LOCKSTEP_PGCTL")) o.pgctl = p;
+  o.self = std::filesystem::canonical("/proc/self/exe").string();
+  o.lockstep = (std::filesystem::path(o.self).parent_path() / "lockstep").string();
+  o.logdir = "/tmp/lockstep-chaos." + std::to_string(::getpid());
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    if (i + 1 >= argc) usage(a + ": missing value");
+    const std::string v = argv[++i];
+    auto integer = [&](long long lo, long long hi) {
+      const auto n = parse_integer(v, lo, hi);
+      if (!n) usage(a + ": expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+      return *n;
+    };
+    if (a == "--database-url") o.database_url = v;
+    else if (a == "--duration") o.duration_s = static_cast<int>(integer(10, 3600));
+    else if (a == "--kills") o.kills = static_cast<int>(integer(0, 100));
+    else if (a == "--rate") o.rate = static_cast<int>(integer(1, 100000));
+    else if (a == "--keys") o.keys = static_cast<int>(integer(1, 1000000));
+    else if (a == "--seed") o.seed = static_cast<uint64_t>(integer(0, 1LL << 62));
+    else if (a == "--pgctl") o.pgctl = v == "none" ? "" : v;
+    else if (a == "--logdir") o.logdir = v;
+    else usage("unknown option " + a);
+  }
+  if (o.database_url.empty()) usage("--database-url (or LOCKSTEP_DATABASE_URL) is required");
+  return o;
+}
+
+// Replaces the first `from` in `text`; throws if absent (the shipped config changed).
+void replace_once(std::string& text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  if (at == std::string::npos) throw std::runtime_error("shipped config has no '" + from + "'");
+  text.replace(at, from.size(), to);
+}
+
+// A worker process: `lockstep run` with the chaos config and its own metrics port.
+class WorkerProc {
+ public:
+  WorkerProc(const Options& o, std::string name, std::string config, std::map<std::string, std::string> env)
+      : o_(o), name_(std::move(name)), config_(std::move(config)), env_(std::move(env)), port_(free_port()) {
+    env_["LOCKSTEP_METRICS_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
+  }
+  void start() {
+    child_ = std::make_unique<Child>(std::vector<std::string>{o_.lockstep, "run", "--config", config_}, env_,
+                                     o_.logdir + "/" + name_ + ".log");
+  }
+  bool running() { return child_ && child_->running(); }
+  void kill() {
+    child_->signal(SIGKILL);
+    child_->wait(30s);
+  }
+  int terminate(std::chrono::milliseconds timeout) {
+    child_->signal(SIGTERM);
+    return child_->wait(timeout);
+  }
+  bool ready() { return http_get(port_, "/readyz").has_value(); }
+  const std::string& name() const { return name_; }
+
+ private:
+  const Options& o_;
+  std::string name_, config_;
+  std::map<std::string, std::string> env_;
+  int port_;
+  std::unique_ptr<Child> child_;
+};
+
+// Polls `pred` until it holds or `timeout` passes.
+bool poll_until(std::chrono::milliseconds timeout, std::chrono::milliseconds every, const std::function<bool()>& pred) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(every);
+  }
+}
+
+int run(const Options& o) {
+  std::filesystem::create_directories(o.logdir);
+  const std::string db = "lockstep_chaos";
+  recreate_database(o.database_url, db);
+  const std::string url = with_database(o.database_url, db);
+  if (run_cmd({o.lockstep, "migrate", "up"}, {{"LOCKSTEP_DATABASE_URL", url}}, o.logdir + "/migrate.log") != 0)
+    throw std::runtime_error("lockstep migrate up failed (see " + o.logdir + "/migrate.log)");
+
+  MockCluster cluster(3);
+  for (const auto& t : kTopics) cluster.create_topic(t, kPartitions);
+  cluster.create_topic("transitions.dlq", 2);
+  const std::string brokers = cluster.bootstraps();
+  const std::string group = "chaos-" + std::to_string(::getpid());
+
+  std::string yaml = builtin_config_text();
+  replace_once(yaml, "properties: {}",
+               "properties:\n    session.timeout.ms: \"6000\"\n    heartbeat.interval.ms: \"500\"\n"
+               "    fetch.wait.max.ms: \"50\"");
+  replace_once(yaml, "max_attempts: 5", "max_attempts: 10");
+  replace_once(yaml, "timeout_ms: 10000", "timeout_ms: 8000");
+  const std::string config = o.logdir + "/lockstep.yaml";
+  std::ofstream(config) << yaml;
+  const Config cfg = parse_config(yaml, config);
+  const std::map<std::string, std::string> env = {{"LOCKSTEP_DATABASE_URL", url},
+                                                  {"LOCKSTEP_KAFKA_BROKERS", brokers},
+                                                  {"LOCKSTEP_KAFKA_GROUP_ID", group},
+                                                  {"LOCKSTEP_LOG_LEVEL", "info"}};
+
+  std::cout << "chaos: " << o.duration_s << " s, " << o.kills << " kills, 2 producers at " << o.rate
+            << " events/s on " << o.keys << " keys, seed " << o.seed << "; logs in " << o.logdir << std::endl;
+  const auto t0 = Clock::now();
+  auto at = [&](double share) { return t0 + std::chrono::milliseconds(static_cast<long>(share * o.duration_s * 1000)); };
+  auto log = [&](const std::string& what) {
+    std::printf("  %6.1f s  %s\n", std::chrono::duration<double>(Clock::now() - t0).count(), what.c_str());
+    std::fflush(stdout);
+  };
+
+  WorkerProc a(o, "worker-a", config, env);
+  a.start();
+  std::vector<std::unique_ptr<Child>> producers;
+  for (std::size_t i = 0; i < kTopics.size(); ++i)
+    producers.push_back(std::make_unique<Child>(
+        std::vector<std::string>{o.self, "produce", "--brokers", brokers, "--topic", kTopics[i], "--seed",
+                                 std::to_string(o.seed * 10 + i), "--rate", std::to_string(o.rate), "--keys",
+                                 std::to_string(o.keys), "--seconds", std::to_string(o.duration_s)},
+        std::map<std::string, std::string>{}, o.logdir + "/producer-" + std::to_string(i) + ".log"));
+
+  // The direct writer: the web API editing rows through the store's CAS.
+  std::atomic<bool> direct_stop{false};
+  std::atomic<long> direct_written{0}, direct_lost{0}, direct_errors{0};
+  std::thread direct([&] {
+    std::mt19937_64 rng(o.seed + 77);
+    std::unique_ptr<Store> store;
+    for (long n = 0; !direct_stop; std::this_thread::sleep_for(20ms)) {
+      try {
+        if (!store) store = open_store(url);
+        const std::string agg = "c-" + std::to_string(rng() % o.keys);
+        auto s = store->read({{"membership", agg}}).front();
+        if (!s.exists) continue;
+        AppliedWrite w;
+        w.event_id = "direct-" + std::to_string(o.seed) + "-" + std::to_string(n);
+        w.aggregate_type = "membership";
+        w.aggregate_id = agg;
+        w.transition = "edit";
+        w.from_state = s.state;
+        w.to_state = s.state;
+        w.read_version = s.version;
+        w.new_data = s.data;
+        w.new_data["direct"] = n;
+        w.actor = "web:direct";
+        w.src.source = "direct";
+        const auto r = store->commit({w}, {});
+        if (r.applied[0] == WriteStatus::written) {
+          ++direct_written;
+          ++n;
+        } else {
+          ++direct_lost;  // lost the CAS to the worker: read again
+        }
+      } catch (const std::exception&) {
+        ++direct_errors;  // the database is down: try again
+        store.reset();
+        std::this_thread::sleep_for(200ms);
+      }
+    }
+  });
+
+  // The schedule of faults.
+  struct Action {
+    Clock::time_point when;
+    std::string what;
+    std::function<void()> run;
+  };
+  std::vector<Action> plan;
+  int kills = 0, db_restarts = 0, broker_faults = 0, joins = 0, leaves = 0, crashes = 0;
+  std::mt19937_64 rng(o.seed);
+  for (int k = 0; k < o.kills; ++k) {
+    const double jitter = std::uniform_real_distribution<double>(-0.3, 0.3)(rng);
+    plan.push_back({at((k + 1 + jitter) / (o.kills + 1.0)), "SIGKILL worker-a, restart it", [&] {
+                      a.kill();
+                      a.start();
+                      ++kills;
+                    }});
+  }
+  constexpr int kRequestTimedOut = 7, kNotCoordinator = 16, kNotLeader = 6;
+  plan.push_back({at(0.12), "broker: 5 Fetch errors (NOT_LEADER_OR_FOLLOWER)", [&] {
+                    cluster.push_request_errors(1, std::vector<int>(5, kNotLeader));
+                    ++broker_faults;
+                  }});
+  plan.push_back({at(0.22), "broker: 5 OffsetCommit errors (NOT_COORDINATOR)", [&] {
+                    cluster.push_request_errors(8, std::vector<int>(5, kNotCoordinator));
+                    ++broker_faults;
+                  }});
+  plan.push_back({at(0.32), "broker: 3 Produce errors (REQUEST_TIMED_OUT)", [&] {
+                    cluster.push_request_errors(0, std::vector<int>(3, kRequestTimedOut));
+                    ++broker_faults;
+                  }});
+  WorkerProc b(o, "worker-b", config, env);
+  plan.push_back({at(0.28), "second worker joins the group", [&] {
+                    b.start();
+                    ++joins;
+                  }});
+  plan.push_back({at(0.52), "second worker leaves (SIGTERM)", [&] {
+                    const int rc = b.terminate(30s);
+                    if (rc != 0) {
+                      log("worker-b exited " + std::to_string(rc) + " on SIGTERM (expected 0)");
+                      ++crashes;
+                    }
+                    ++leaves;
+                  }});
+  bool db_down = false;
+  if (!o.pgctl.empty()) {
+    plan.push_back({at(0.42), "PostgreSQL: fast shutdown", [&] {
+                      if (run_cmd({o.pgctl, "stop"}, {}, o.logdir + "/pgctl.log") != 0)
+                        throw std::runtime_error("pgctl stop failed (see " + o.logdir + "/pgctl.log)");
+                      db_down = true;
+                    }});
+    plan.push_back({at(0.47), "PostgreSQL: start", [&] {
+                      if (run_cmd({o.pgctl, "start"}, {}, o.logdir + "/pgctl.log") != 0)
+                        throw std::runtime_error("pgctl start failed (see " + o.logdir + "/pgctl.log)");
+                      db_down = false;
+                      ++db_restarts;
+                    }});
+  }
+  plan.push_back({at(0.62), "broker: leader change of every input partition", [&] {
+                    for (const auto& t : kTopics)
+                      for (int p = 0; p < kPartitions; ++p) cluster.set_leader(t, p, 1 + (p + 1) % 3);
+                    ++broker_faults;
+                  }});
+  plan.push_back({at(0.72), "broker 2 down", [&] {
+                    cluster.broker_down(2);
+                    ++broker_faults;
+                  }});
+  plan.push_back({at(0.77), "broker 2 up", [&] { cluster.broker_up(2); }});
+  plan.push_back({at(0.85), "broker: leader change back", [&] {
+                    for (const auto& t : kTopics)
+                      for (int p = 0; p < kPartitions; ++p) cluster.set_leader(t, p, 1 + p % 3);
+                    ++broker_faults;
+                  }});
+  std::sort(plan.begin(), plan.end(), [](const Action& x, const Action& y) { return x.when < y.when; });
+
+  // The database must come back whatever happens below.
+  struct DbGuard {
+    const Options& o;
+    bool& down;
+    ~DbGuard() {
+      if (down) run_cmd({o.pgctl, "start"}, {}, o.logdir + "/pgctl.log");
+    }
+  } db_guard{o, db_down};
+
+  for (auto& step : plan) {
+    while (Clock::now() < step.when) {
+      std::this_thread::sleep_for(50ms);  // the schedule's clock, not synchronisation
+      if (!a.running()) {
+        log("worker-a exited by itself: a crash; restarting it");
+        ++crashes;
+        a.start();
+      }
+    }
+    log(step.what);
+    step.run();
+  }
+  for (auto& p : producers) p->wait(std::chrono::seconds(o.duration_s + 120));
+  direct_stop = true;
+  direct.join();
+  log("producers done; waiting for every event to have an outcome");
+
+  // Catching up: every input event has an outcome and every dead letter is on its topic.
+  VerifyInputs in;
+  in.limits.max_event_bytes = cfg.limits.max_event_bytes;
+  in.limits.max_depth = cfg.limits.max_depth;
+  std::vector<InvariantCheck> checks;
+  const bool caught_up = poll_until(300s, 2s, [&] {
+    if (!a.running()) {
+      log("worker-a exited by itself: a crash; restarting it");
+      ++crashes;
+      a.start();
+    }
+    try {
+      in.events = read_topics(brokers, {}, kTopics, 60s);
+      in.dead_letters = read_topics(brokers, {}, {cfg.kafka.dead_letter_topic}, 60s);
+      checks = verify(url, cfg.machines, in);
+    } catch (const std::exception& e) {
+      log(std::string("not yet: ") + e.what());
+      return false;
+    }
+    return checks.front().ok() && checks.back().ok();
+  });
+  log(caught_up ? "caught up" : "did not catch up within 300 s");
+  const auto ready_since = Clock::now();
+  const bool ready = poll_until(120s, 200ms, [&] { return a.ready(); });
+  const double ready_after = std::chrono::duration<double>(Clock::now() - ready_since).count();
+
+  // The group's committed offsets reach every partition's end (nothing would be re-read).
+  std::map<TopicPartition, int64_t> ends;
+  for (const auto& m : *in.events) {
+    auto& e = ends[TopicPartition{m.topic, m.partition, 0}];
+    e = std::max(e, m.offset + 1);
+  }
+  std::string behind;
+  const bool committed = poll_until(60s, 500ms, [&] {
+    behind.clear();
+    try {
+      Consumer probe(brokers, group, {}, {});  // never joins the group
+      std::vector<TopicPartition> parts;
+      for (const auto& [tp, end] : ends) parts.push_back(tp);
+      for (const auto& c : probe.committed(parts, 5s))
+        if (c.offset != ends[c])
+          behind += " " + c.topic + "/" + std::to_string(c.partition) + "@" + std::to_string(c.offset) + "<" +
+                    std::to_string(ends[c]);
+    } catch (const KafkaError& e) {
+      behind = e.what();
+    }
+    return behind.empty();
+  });
+  const int rc_a = a.terminate(30s);
+  checks = verify(url, cfg.machines, in);  // after the last commit
+
+  // What happened.
+  std::set<std::string> ids;
+  std::map<std::string, long> per_topic;
+  for (const auto& m : *in.events) {
+    ++per_topic[m.topic];
+    ids.insert(idempotency_key_for(parse_event(m.value, m.key, in.limits), SourceRef{m.topic, "", m.partition, m.offset, -1}));
+  }
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  std::string outcomes;
+  for (const auto& row : tx.exec("SELECT outcome || coalesce('/' || reason, ''), count(*) FROM processed_events "
+                                 "WHERE event_id NOT LIKE 'direct-%' GROUP BY 1 ORDER BY 1"))
+    outcomes += " " + row[0].as<std::string>() + "=" + row[1].as<std::string>();
+
+  std::cout << "\nevents produced: " << in.events->size() << " (";
+  for (const auto& [t, n] : per_topic) std::cout << t << " " << n << (t == per_topic.rbegin()->first ? "" : ", ");
+  std::cout << "), " << ids.size() << " distinct event ids, " << (in.events->size() - ids.size())
+            << " re-sent (duplicates)\n";
+  std::cout << "outcomes:" << outcomes << "\n";
+  std::cout << "direct writes: " << direct_written << " applied through the store's CAS (" << direct_lost
+            << " lost a CAS and re-read, " << direct_errors << " failed while the database was down)\n";
+  std::cout << "dead-letter messages: " << in.dead_letters->size() << "\n";
+  std::cout << "kills: " << kills << " (SIGKILL, then restart)\n";
+  std::cout << "database restarts: " << db_restarts << (o.pgctl.empty() ? " (--pgctl none)" : " (fast shutdown, start)")
+            << "\n";
+  std::cout << "broker faults: " << broker_faults
+            << " (request errors on Fetch, OffsetCommit and Produce; 2 leader changes; a broker down and up)\n";
+  std::cout << "rebalances: " << (joins + leaves + kills) << " (second worker joined " << joins << ", left " << leaves
+            << "; " << kills << " restarts after a kill)\n";
+  std::cout << "worker crashes: " << crashes << "\n\n";
+
+  long violations = 0;
+  for (const auto& ch : checks) {
+    std::cout << format(ch) << "\n";
+    if (!ch.ok()) violations += std::max(1L, ch.violations);
+  }
+  auto line = [&](bool ok, const std::string& text) {
+    std::cout << (ok ? "PASS  " : "FAIL  ") << text << "\n";
+    if (!ok) ++violations;
+  };
+  line(caught_up, "every input event got its outcome after the faults (within 300 s)");
+  line(ready, "the worker is ready again without operator action (/readyz 200" +
+                  (ready ? " after " + std::to_string(static_cast<int>(ready_after * 1000)) + " ms)" : ")"));
+  line(committed, "the group's committed offsets reach every partition's end" + (committed ? "" : ":" + behind));
+  line(rc_a == 0, "the worker exits 0 on SIGTERM (exit " + std::to_string(rc_a) + ")");
+  line(crashes == 0, "no worker crashed (" + std::to_string(crashes) + ")");
+  std::cout << "\nviolations: " << violations << "\n";
+  return violations == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace lockstep::chaos
+
+int main(int argc, char** argv) {
+  using namespace lockstep::chaos;
+  try {
+    if (argc > 1 && std::string(argv[1]) == "produce") {
+      std::map<std::string, std::string> a;
+      for (int i = 2; i + 1 < argc; i += 2) a[argv[i]] = argv[i + 1];
+      for (const char* k : {"--brokers", "--topic", "--seed", "--rate", "--keys", "--seconds"})
+        if (!a.count(k)) usage(std::string("produce: ") + k + " is required");
+      return produce(a);
+    }
+    return run(parse(argc, argv));
+  } catch (const std::exception& e) {
+    std::cerr << "lockstep-chaos: " << e.what() << "\n";
+    return 1;
+  }
+}
