@@ -290,6 +290,16 @@ TEST(Topics, Errors) {
   expect_error(doc("kafka:\n  outcome_topic: transitions.api\n"), "kafka.outcome_topic");
   expect_error(doc("kafka:\n  outcome_topic: transitions.dlq\n"), "kafka.outcome_topic");
   expect_error(doc("kafka:\n  brokers: \"\"\n"), "kafka.brokers");
+  for (const char* bad : {"\"::::\"", "host:0", "host:99999", "host:x", "\"a:1,,b:2\"", "\"a b:1\"", "\"a:1,\"",
+                          "\"http//a:1\"", "\"1.2://a:1\"", "\"[::1\"", "\"::1:9092\""}) {
+    SCOPED_TRACE(bad);
+    expect_error(doc(std::string("kafka:\n  brokers: ") + bad + "\n"), "kafka.brokers");
+  }
+  for (const char* good : {"localhost:9092", "\"a:1, b:2\"", "\"[::1]:9092\"", "SSL://broker.example:9093",
+                           "kafka-0", "\"10.0.0.1:9092,10.0.0.2:9092\""}) {
+    SCOPED_TRACE(good);
+    EXPECT_NO_THROW(parse_config(doc(std::string("kafka:\n  brokers: ") + good + "\n"), "good.yaml"));
+  }
   expect_error(doc("kafka:\n  group_id: \"\"\n"), "kafka.group_id");
   expect_error(doc("kafka:\n  group_id: {a: b}\n"), "kafka.group_id");
 }

@@ -308,6 +308,112 @@ TEST_F(WorkerTest, BadInputIsDeadLetteredAndWorkerKeepsGoing) {
   EXPECT_TRUE(test::invariant_violations(db, cfg.machines).empty());
 }
 
+// Issue #4's catalogue of hostile messages: each is dead-lettered as
+// `malformed` with its raw bytes, and the worker neither crashes nor stalls.
+TEST_F(WorkerTest, HostileInputCatalogueIsDeadLetteredWithItsRawBytes) {
+  start();
+  ASSERT_TRUE(poll_until(60s, [&] { return worker->ready(); }));
+  Producer p(cfg.kafka.brokers, {});
+  const std::string key = "membership:h";
+  // A well-formed event with one field replaced (raw JSON text of the value).
+  auto with = [](int n, const std::string& field, const std::string& raw_value) {
+    Json e = {{"event_id", "h-" + std::to_string(n)}, {"aggregate_type", "membership"}, {"aggregate_id", "h"},
+              {"transition", "join"}};
+    std::string text = e.dump();
+    text.pop_back();
+    return text + ",\"" + field + "\":" + raw_value + "}";
+  };
+  auto without = [](int n, const std::string& field) {
+    Json e = {{"event_id", "h-" + std::to_string(n)}, {"aggregate_type", "membership"}, {"aggregate_id", "h"},
+              {"transition", "join"}};
+    e.erase(field);
+    return e.dump();
+  };
+  std::string deep;
+  for (int i = 0; i < 2000; ++i) deep += '[';  // under limits.max_event_bytes (4096): the depth is what is wrong
+  struct Hostile {
+    std::string what, value;
+    std::optional<std::string> key;
+  };
+  int n = 0;
+  const std::vector<Hostile> catalogue = {
+      {"non-UTF-8 bytes in a string", with(++n, "actor", "\"\xff\xfe\""), key},
+      {"non-UTF-8 garbage", std::string("\xc3\x28\xa0\xa1\xf0\x28\x8c\x28", 8), key},
+      {"truncated JSON", with(++n, "actor", "\"x\"").substr(0, 40), key},
+      {"deeply nested JSON", with(++n, "payload", "{\"a\":" + deep), key},
+      {"nesting beyond limits.max_depth", with(++n, "payload", std::string(100, '[') + std::string(100, ']')), key},
+      {"an event_id of 129 characters", with(++n, "event_id", "\"" + std::string(129, 'e') + "\""), key},
+      {"an aggregate_id of 257 characters", with(++n, "aggregate_id", "\"" + std::string(257, 'a') + "\""),
+       "membership:" + std::string(257, 'a')},
+      {"an actor of 257 characters", with(++n, "actor", "\"" + std::string(257, 'x') + "\""), key},
+      {"a huge number", with(++n, "expected_version", "1e400"), key},
+      {"an overflowing version", with(++n, "expected_version", "99999999999999999999"), key},
+      {"a negative version", with(++n, "expected_version", "-1"), key},
+      {"a fractional version", with(++n, "expected_version", "1.5"), key},
+      {"a null event_id", with(++n, "event_id", "null"), key},
+      {"a null aggregate_type", with(++n, "aggregate_type", "null"), key},
+      {"a null aggregate_id", with(++n, "aggregate_id", "null"), key},
+      {"a null transition", with(++n, "transition", "null"), key},
+      {"an event_id of the wrong type", with(++n, "event_id", "42"), key},
+      {"an aggregate_type of the wrong type", with(++n, "aggregate_type", "[\"membership\"]"), key},
+      {"an aggregate_id of the wrong type", with(++n, "aggregate_id", "{}"), key},
+      {"a transition of the wrong type", with(++n, "transition", "true"), key},
+      {"a version of the wrong type", with(++n, "expected_version", "\"1\""), key},
+      {"an expected_state of the wrong type", with(++n, "expected_state", "7"), key},
+      {"a payload that is not an object", with(++n, "payload", "[1,2]"), key},
+      {"an actor of the wrong type", with(++n, "actor", "{\"name\":\"x\"}"), key},
+      {"an occurred_at that is not RFC 3339", with(++n, "occurred_at", "\"yesterday\""), key},
+      {"a missing event_id", without(++n, "event_id"), key},
+      {"a missing transition", without(++n, "transition"), key},
+      {"a bad aggregate_type", with(++n, "aggregate_type", "\"Member ship\""), "Member ship:h"},
+      {"a NUL byte in the aggregate_id", with(++n, "aggregate_id", "\"h\\u0000x\""), std::string("membership:h\0x", 14)},
+      {"a raw NUL byte in the value", std::string("{\"event_id\":\"h-nul\",\0}", 22), key},
+      {"an empty key", with(++n, "actor", "\"x\""), std::string()},
+      {"a mismatched key", with(++n, "actor", "\"x\""), std::string("membership:other")},
+      {"no key", with(++n, "actor", "\"x\""), std::nullopt},
+      {"a message above limits.max_event_bytes", with(++n, "actor", "\"" + std::string(5000, 'x') + "\""), key},
+      {"an empty value", "", key},
+      {"JSON null", "null", key},
+      {"a JSON array", "[]", key},
+      {"a JSON string", "\"event\"", key},
+      {"two JSON documents", with(++n, "actor", "\"x\"") + " {}", key},
+  };
+  std::vector<OutMessage> msgs;
+  for (const auto& h : catalogue) msgs.push_back({"transitions.bot", h.key, h.value, {}});
+  const auto deliveries = p.send(msgs, 30s);
+  // SQL metacharacters are legal in an id: applied as a literal, nothing else touched.
+  const std::string sql_id = "h'; DROP TABLE aggregates; --\\\"";
+  send(p, "transitions.bot", Json({{"event_id", "sql-1"}, {"aggregate_type", "membership"}, {"aggregate_id", sql_id},
+                                   {"transition", "join"}}).dump(), "membership:" + sql_id);
+  send(p, "transitions.bot", event_json("after-1", "h", "join"), key);
+
+  // Malformed input has no aggregate: it waits on its partition's own lane, not on the valid events'.
+  ASSERT_TRUE(poll_until(60s, [&] {
+    return count("SELECT count(*) FROM processed_events") == static_cast<long>(catalogue.size()) + 2;
+  })) << "the worker stalled behind hostile input: "
+      << db.scalar("SELECT string_agg(event_id, ', ') FROM processed_events");
+  EXPECT_FALSE(returned) << "the worker stopped";
+  EXPECT_EQ(count("SELECT count(*) FROM aggregates WHERE aggregate_id = 'h' AND version = 1"), 1);
+  pqxx::connection c(db.url());
+  pqxx::nontransaction tx(c);
+  const auto sql_row = tx.exec_params("SELECT count(*) FROM aggregates WHERE aggregate_id = $1", sql_id);
+  EXPECT_EQ(sql_row[0][0].as<int>(), 1) << "an id with SQL metacharacters was not stored literally";
+  for (std::size_t i = 0; i < catalogue.size(); ++i) {
+    SCOPED_TRACE(catalogue[i].what);
+    ASSERT_TRUE(deliveries[i].error.empty()) << deliveries[i].error;
+    const auto r = tx.exec_params(
+        "SELECT d.reason, d.raw, p.outcome FROM dead_letters d JOIN processed_events p USING (event_id) "
+        "WHERE d.source_topic = 'transitions.bot' AND d.source_partition = $1 AND d.source_offset = $2",
+        deliveries[i].partition, deliveries[i].offset);
+    ASSERT_EQ(r.size(), 1u) << "no dead letter for it";
+    EXPECT_EQ(r[0][0].as<std::string>(), "malformed");
+    EXPECT_EQ(r[0][2].as<std::string>(), "dead_lettered");
+    const pqxx::binarystring raw(r[0][1]);
+    EXPECT_EQ(raw.str(), catalogue[i].value) << "the raw bytes were not kept";
+  }
+  EXPECT_TRUE(test::invariant_violations(db, cfg.machines).empty());
+}
+
 TEST_F(WorkerTest, HotKeyDoesNotStallOtherKeys) {
   // A key whose CAS keeps losing waits in backoff while other keys proceed.
   cfg.retry.base_delay_ms = 200;

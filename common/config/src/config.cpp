@@ -10,6 +10,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -224,6 +225,24 @@ bool valid_listen(const std::string& s) {
   const auto host = s.substr(0, colon);
   if (host.find_first_of(":[] \t/") != std::string::npos) return false;
   return valid_port(std::string_view(s).substr(colon + 1));
+}
+
+// One bootstrap server as librdkafka takes it: [protocol://]host[:port], the
+// host a name, an IPv4 address or a [bracketed] IPv6 address, the port 1..65535.
+bool valid_broker(std::string_view s) {
+  if (const auto scheme = s.find("://"); scheme != std::string_view::npos) {
+    const auto proto = s.substr(0, scheme);
+    if (proto.empty() || proto.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_") !=
+                             std::string_view::npos)
+      return false;
+    s = s.substr(scheme + 3);
+  }
+  if (s.empty() || s.find_first_of(" \t/,") != std::string_view::npos) return false;
+  const bool bracketed = s[0] == '[';
+  const auto colons = std::count(s.begin(), s.end(), ':');
+  if (!bracketed && colons == 0) return true;  // host only: librdkafka's default port
+  if (!bracketed && colons > 1) return false;  // an IPv6 address needs brackets
+  return valid_listen(std::string(s)) && s.substr(s.rfind(':') + 1).find_first_not_of('0') != std::string_view::npos;
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
@@ -498,6 +517,19 @@ Config parse_document(const std::string& yaml_text, const std::string& source_pa
 void validate_final(const Config& c, const Labels& labels) {
   const auto& k = c.kafka;
   if (blank(k.brokers)) fail("kafka.brokers", "must not be empty", &labels);
+  for (std::size_t at = 0; at <= k.brokers.size();) {
+    auto end = k.brokers.find(',', at);
+    if (end == std::string::npos) end = k.brokers.size();
+    auto one = std::string_view(k.brokers).substr(at, end - at);
+    while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
+    while (!one.empty() && one.back() == ' ') one.remove_suffix(1);
+    if (!valid_broker(one))
+      fail("kafka.brokers",
+           "must be a comma-separated list of host:port, e.g. localhost:9092,[::1]:9092 (got " + quote(k.brokers) +
+               ")",
+           &labels);
+    at = end + 1;
+  }
   if (blank(k.group_id)) fail("kafka.group_id", "must not be empty", &labels);
   if (k.topics.empty()) fail("kafka.topics", "at least one input topic must be configured", &labels);
   std::set<std::string> inputs;
