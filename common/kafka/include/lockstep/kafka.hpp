@@ -120,7 +120,8 @@ class Consumer {
 };
 
 // Every message of `topics` from the start of each partition up to its high
-// watermark at the time of the call, in partition order. Joins no consumer
+// watermark at the time of the call (each partition's in offset order,
+// partitions interleaved). Joins no consumer
 // group and commits nothing. A topic that does not exist reads as empty.
 // Throws KafkaError when the broker cannot be reached or the end is not
 // reached within `timeout`.
