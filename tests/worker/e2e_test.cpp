@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "e2e_support.hpp"
 #include "lockstep/config.hpp"
@@ -92,6 +93,82 @@ TEST(EndToEnd, BadConfigExitsTwoNamingTheKey) {
   const auto err3 = read_file(dir.path + "/err3.log");
   EXPECT_NE(err3.find("database.url"), std::string::npos) << err3;
   EXPECT_EQ(err3.find("hunter2"), std::string::npos) << "secrets are never printed";
+}
+
+// Secrets come from the environment and files and never reach the logs (at
+// debug level), /metrics or dead-letter messages; payload values never reach
+// the logs or /metrics (dead-letter messages carry the event, by contract).
+TEST(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
+  TempDir dir;
+  BrokerProcess broker(dir.path + "/broker.log");
+  TestDb db;
+  const std::string db_password = "pw-7Hq2-db-secret";
+  const std::string kafka_password = "pw-9Zx4-kafka-secret";
+  std::string url = db.url();  // postgresql://user@host:port/db; the test server trusts any password
+  url.insert(url.find('@'), ":" + db_password);
+  const int port = free_port();
+  // The file has the SASL password (a librdkafka property) and a database URL
+  // without one; the environment overrides the URL with the password in it.
+  auto cfg_path = write_worker_config(dir.path, broker.bootstrap(), db.url(), port, "secrets-" + unique_suffix());
+  {
+    std::ifstream in(cfg_path);
+    std::string y((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string props = "properties:\n";
+    y.insert(y.find(props) + props.size(), "    sasl.username: \"lockstep\"\n    sasl.password: \"" + kafka_password + "\"\n");
+    std::ofstream(cfg_path) << y;
+  }
+  Process w({bin_dir() + "/lockstep", "run", "--config", cfg_path},
+            {{"LOCKSTEP_LOG_LEVEL", "debug"}, {"LOCKSTEP_DATABASE_URL", url}, {"LOCKSTEP_KAFKA_BROKERS", ""},
+             {"LOCKSTEP_KAFKA_GROUP_ID", ""}, {"LOCKSTEP_METRICS_LISTEN", ""}},
+            dir.path + "/worker.log");
+
+  const std::vector<std::string> payload_values = {"pv-applied-1f3", "pv-edit-8c2", "pv-invalid-4d9", "pv-stale-6b1",
+                                                   "pv-malformed-2e7"};
+  auto ev = [](const std::string& id, const std::string& tr, const std::string& value, const std::string& extra = "") {
+    return R"({"event_id":")" + id + R"(","aggregate_type":"membership","aggregate_id":"s1","transition":")" + tr +
+           R"(","payload":{"note":")" + value + R"("})" + extra + "}";
+  };
+  auto truncated = [](const std::string& json) { return json.substr(0, json.size() - 2); };  // keeps the value
+  {
+    Producer p(broker.bootstrap(), {});
+    const std::string key = "membership:s1";
+    for (const auto& m : std::vector<OutMessage>{
+             {"transitions.bot", key, ev("s-1", "join", payload_values[0]), {}},
+             {"transitions.bot", key, ev("s-2", "edit", payload_values[1]), {}},
+             {"transitions.bot", key, ev("s-3", "reinstate", payload_values[2]), {}},           // invalid
+             {"transitions.bot", key, ev("s-4", "edit", payload_values[3], R"(,"expected_version":0)"), {}},  // stale
+             {"transitions.bot", key, truncated(ev("s-5", "edit", payload_values[4])), {}},  // malformed
+         }) {
+      const auto d = p.send({m}, 30s);
+      ASSERT_TRUE(d[0].error.empty()) << d[0].error;
+    }
+  }
+  ASSERT_TRUE(poll_until(60s, [&] {
+    return count(db, "SELECT count(*) FROM processed_events") == 5 &&
+           count(db, "SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0;
+  })) << read_file(dir.path + "/worker.log");
+  EXPECT_EQ(count(db, "SELECT count(*) FROM dead_letters"), 3);
+  const auto metrics = http_get(port, "/metrics");
+  ASSERT_EQ(metrics.first, 200);
+  const auto dead = read_topics(broker.bootstrap(), {}, {"transitions.dlq"}, 30s);
+  ASSERT_EQ(dead.size(), 3u);
+  w.signal(SIGTERM);
+  EXPECT_EQ(w.wait(15s), 0);
+
+  const auto log = read_file(dir.path + "/worker.log");
+  ASSERT_NE(log.find(" debug "), std::string::npos) << "the log is not at debug level: the test would prove nothing";
+  for (const auto& secret : {db_password, kafka_password}) {
+    EXPECT_EQ(log.find(secret), std::string::npos) << "a password in the log";
+    EXPECT_EQ(metrics.second.find(secret), std::string::npos) << "a password in /metrics";
+    for (const auto& m : dead) {
+      EXPECT_EQ(m.value.find(secret), std::string::npos) << "a password in a dead-letter message";
+      for (const auto& h : m.headers) EXPECT_EQ(h.value.value_or("").find(secret), std::string::npos) << h.name;
+    }
+  }
+  for (const auto& value : payload_values) {
+    EXPECT_EQ(log.find(value), std::string::npos) << "a payload value in the log: " << value;
+    EXPECT_EQ(metrics.second.find(value), std::string::npos) << "a payload value in /metrics: " << value;
+  }
 }
 
 TEST(EndToEnd, EmitReportsEachDeliveryAndRejectsBadLines) {
