@@ -114,6 +114,7 @@ TEST(Metrics, EveryFamilyHasItsNameAndType) {
            "# TYPE lockstep_inflight_events gauge",
            "# TYPE lockstep_oldest_inflight_seconds gauge",
            "# TYPE lockstep_consumer_lag gauge",
+           "# TYPE lockstep_ready gauge",
            "# TYPE lockstep_infrastructure_errors_total counter",
        }) {
     EXPECT_TRUE(contains(text, std::string(line) + "\n")) << "missing: " << line << "\n" << text;
@@ -121,7 +122,7 @@ TEST(Metrics, EveryFamilyHasItsNameAndType) {
   for (const char* help : {"lockstep_events_consumed_total", "lockstep_events_total", "lockstep_cas_conflicts_total",
                            "lockstep_cas_retries_total", "lockstep_dead_letters_total",
                            "lockstep_event_duration_seconds", "lockstep_inflight_events",
-                           "lockstep_oldest_inflight_seconds", "lockstep_consumer_lag",
+                           "lockstep_oldest_inflight_seconds", "lockstep_consumer_lag", "lockstep_ready",
                            "lockstep_infrastructure_errors_total"}) {
     EXPECT_TRUE(contains(text, std::string("# HELP ") + help + " ")) << "no help for " << help;
   }
@@ -197,6 +198,24 @@ TEST(Metrics, CountersAndGaugesMoveWithLabels) {
   const auto later = m.serialize();
   EXPECT_EQ(sample(later, R"(lockstep_consumer_lag{partition="3",topic="orders"})"), 5);
   EXPECT_EQ(sample(later, "lockstep_inflight_events"), 0);
+}
+
+TEST(Metrics, ReadinessGaugeAndNoLagForPartitionsGivenAway) {
+  Metrics m;
+  EXPECT_EQ(sample(m.serialize(), "lockstep_ready"), 0) << "not ready until the worker says so";
+  m.set_ready(true);
+  EXPECT_EQ(sample(m.serialize(), "lockstep_ready"), 1);
+  m.set_ready(false);
+  EXPECT_EQ(sample(m.serialize(), "lockstep_ready"), 0);
+
+  m.set_lag("orders", 3, 42);
+  m.set_lag("orders", 4, 7);
+  m.remove_lag("orders", 3);
+  m.remove_lag("orders", 9);  // never reported: nothing to remove
+  const auto text = m.serialize();
+  EXPECT_FALSE(contains(text, R"(lockstep_consumer_lag{partition="3")")) << "a revoked partition's lag stays stale\n"
+                                                                           << text;
+  EXPECT_EQ(sample(text, R"(lockstep_consumer_lag{partition="4",topic="orders"})"), 7);
 }
 
 TEST(Metrics, ConcurrentUpdatesAreCounted) {

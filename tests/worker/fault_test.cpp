@@ -51,6 +51,8 @@ TEST(Faults, DatabaseStoppedMidStreamThenResumesByItself) {
   ASSERT_EQ(pgctl("stop"), 0);
   for (const auto& d : p.send(second.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
   EXPECT_TRUE(poll_until(60s, [&] { return http_get(port, "/readyz").first == 503; })) << "worker stayed ready";
+  EXPECT_TRUE(poll_until(10s, [&] { return metric_value(http_get(port, "/metrics").second, "lockstep_ready") == 0; }))
+      << "lockstep_ready does not follow /readyz";
   auto m = http_get(port, "/metrics");
   EXPECT_GT(metric_value(m.second, "lockstep_infrastructure_errors_total{component=\"database\"}"), 0) << m.second;
   EXPECT_TRUE(poll_until(30s, [&] {
@@ -68,6 +70,8 @@ TEST(Faults, DatabaseStoppedMidStreamThenResumesByItself) {
   auto violations = invariant_violations(db, machines);
   EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
   EXPECT_TRUE(poll_until(30s, [&] { return http_get(port, "/readyz").first == 200; })) << "ready again";
+  EXPECT_TRUE(poll_until(10s, [&] { return metric_value(http_get(port, "/metrics").second, "lockstep_ready") == 1; }))
+      << "lockstep_ready does not follow /readyz";
 
   w->signal(SIGTERM);
   EXPECT_EQ(w->wait(8s), 0) << [&] {

@@ -268,6 +268,7 @@ struct Worker::Impl {
     std::lock_guard lk(book_mu);
     for (const auto& tp : revoked) {
       book.erase(tp);
+      metrics->remove_lag(tp.topic, tp.partition);  // its lag is the next owner's to report
       spdlog::info("revoked {} ({} queued events released to the next owner)", tp_name(tp.topic, tp.partition),
                    dropped);
     }
@@ -411,7 +412,11 @@ struct Worker::Impl {
     sched.push(std::move(w));
   }
 
+  // What /readyz answers: the database answered last time, the consumer holds an assignment, not stopping.
+  bool is_ready() const { return db_ok.load() && joined.load() && !stopping.load(); }
+
   void update_gauges() {
+    metrics->set_ready(is_ready());
     metrics->set_inflight(static_cast<double>(sched.size()));
     metrics->set_oldest_inflight(sched.oldest_age().count());
     for (const auto& tp : current_positions()) {
@@ -535,8 +540,6 @@ Worker::~Worker() = default;
 
 void Worker::run(const std::atomic<bool>& stop) { impl_->run(stop); }
 
-bool Worker::ready() const {
-  return impl_->db_ok.load() && impl_->joined.load() && !impl_->stopping.load();
-}
+bool Worker::ready() const { return impl_->is_ready(); }
 
 }  // namespace lockstep

@@ -1,6 +1,8 @@
 // Metrics (contract §8): every Prometheus family, pre-created label sets, text exposition.
 #include "lockstep/metrics.hpp"
 
+#include <map>
+
 #include <prometheus/metric_family.h>
 #include <prometheus/metric_type.h>
 #include <prometheus/text_serializer.h>
@@ -19,7 +21,7 @@ struct FamilySpec {
   prometheus::MetricType type;
 };
 
-// Every family of contract §8, in exposition order.
+// Every family of contract §8 (and lockstep_ready), in exposition order.
 constexpr FamilySpec kConsumed{"lockstep_events_consumed_total", "Events read from the input topics, by topic.",
                                prometheus::MetricType::Counter};
 constexpr FamilySpec kEvents{"lockstep_events_total",
@@ -44,13 +46,16 @@ constexpr FamilySpec kOldestInflight{"lockstep_oldest_inflight_seconds",
                                      prometheus::MetricType::Gauge};
 constexpr FamilySpec kLag{"lockstep_consumer_lag", "Consumer lag in messages, by topic and partition.",
                           prometheus::MetricType::Gauge};
+constexpr FamilySpec kReady{"lockstep_ready",
+                            "1 when /readyz answers 200 (database answers, consumer holds an assignment), else 0.",
+                            prometheus::MetricType::Gauge};
 constexpr FamilySpec kInfra{"lockstep_infrastructure_errors_total",
                             "Errors talking to infrastructure, by component (database, kafka).",
                             prometheus::MetricType::Counter};
 
-constexpr std::array<const FamilySpec*, 10> kFamilies = {&kConsumed,   &kEvents,   &kConflicts,       &kRetries,
+constexpr std::array<const FamilySpec*, 11> kFamilies = {&kConsumed,   &kEvents,   &kConflicts,       &kRetries,
                                                          &kDeadLetters, &kDuration, &kInflight,        &kOldestInflight,
-                                                         &kLag,        &kInfra};
+                                                         &kLag,        &kReady,    &kInfra};
 
 constexpr std::array<const char*, 5> kDeadLetterReasons = {
     "malformed", "unknown_transition", "version_conflict", "invalid_transition", "retries_exhausted"};
@@ -80,6 +85,7 @@ Metrics::Metrics()
       inflight_(build(prometheus::BuildGauge(), kInflight, *registry_).Add({})),
       oldest_inflight_(build(prometheus::BuildGauge(), kOldestInflight, *registry_).Add({})),
       lag_(build(prometheus::BuildGauge(), kLag, *registry_)),
+      ready_(build(prometheus::BuildGauge(), kReady, *registry_).Add({})),
       infra_(build(prometheus::BuildCounter(), kInfra, *registry_)) {
   // Pre-create the series dashboards expect so they read 0 from the start.
   events_.Add({{"outcome", "applied"}, {"reason", ""}});
@@ -114,6 +120,13 @@ void Metrics::set_oldest_inflight(double seconds) { oldest_inflight_.Set(seconds
 void Metrics::set_lag(const std::string& topic, int partition, double lag) {
   lag_.Add({{"topic", topic}, {"partition", std::to_string(partition)}}).Set(lag);
 }
+
+void Metrics::remove_lag(const std::string& topic, int partition) {
+  const std::map<std::string, std::string> labels = {{"topic", topic}, {"partition", std::to_string(partition)}};
+  if (lag_.Has(labels)) lag_.Remove(&lag_.Add(labels));
+}
+
+void Metrics::set_ready(bool ready) { ready_.Set(ready ? 1 : 0); }
 
 void Metrics::infra_error(const std::string& component) { infra_.Add({{"component", component}}).Increment(); }
 

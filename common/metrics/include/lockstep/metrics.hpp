@@ -29,6 +29,8 @@ class Metrics {
   void set_inflight(double n);
   void set_oldest_inflight(double seconds);
   void set_lag(const std::string& topic, int partition, double lag);
+  void remove_lag(const std::string& topic, int partition);  // the partition went to another worker
+  void set_ready(bool ready);
   void infra_error(const std::string& component);  // "database" | "kafka"
 
   // Prometheus text exposition format of everything registered.
@@ -46,6 +48,7 @@ class Metrics {
   prometheus::Gauge& inflight_;
   prometheus::Gauge& oldest_inflight_;
   prometheus::Family<prometheus::Gauge>& lag_;
+  prometheus::Gauge& ready_;
   prometheus::Family<prometheus::Counter>& infra_;
 };
 
