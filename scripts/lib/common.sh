@@ -4,12 +4,15 @@
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 #
 # Sourcing has no side effects beyond defining functions and a few variables
-# (ROOT, LOCKSTEP_SCRIPTS_DIR, LOCKSTEP_DEPS, LOCKSTEP_FUZZ_DEPS). Functions:
+# (ROOT, LOCKSTEP_SCRIPTS_DIR, LOCKSTEP_DEPS, LOCKSTEP_FUZZ_DEPS,
+# LOCKSTEP_OBS_DEPS, LOCKSTEP_DOCKER_CHECK_DEPS). Functions:
 #   lockstep_log / lockstep_die        messages on stderr
 #   lockstep_add_cleanup CMD...        run CMD on EXIT/INT/TERM (LIFO order)
 #   lockstep_install_deps [pkg...]     apt-get install whatever is missing
 #                                      (default: LOCKSTEP_DEPS)
 #   lockstep_install_fuzz_deps         the same for LOCKSTEP_FUZZ_DEPS (clang)
+#   lockstep_install_obs_deps          the same for LOCKSTEP_OBS_DEPS (promtool)
+#   lockstep_install_docker_check_deps the same for LOCKSTEP_DOCKER_CHECK_DEPS
 #   lockstep_build [dir] [cmake args]  configure + build (default dir: build)
 #   lockstep_pg_start                  throwaway PostgreSQL cluster, exports
 #                                      LOCKSTEP_PG_PORT LOCKSTEP_PG_DIR
@@ -47,6 +50,16 @@ LOCKSTEP_DEPS=(
 # Recommends of clang, so not pulled in by --no-install-recommends) and
 # llvm-symbolizer for readable crash stacks.
 LOCKSTEP_FUZZ_DEPS=(clang-14 libclang-rt-14-dev llvm-14)
+
+# Extra package for scripts/check-observability: `prometheus` ships promtool
+# (check config/rules/metrics, test rules). It also installs a prometheus
+# service, which Debian starts on a systemd host: lockstep_install_obs_deps
+# stops and disables it again when it was not installed before.
+LOCKSTEP_OBS_DEPS=(prometheus)
+
+# Extra package for scripts/check-docker: PyYAML, to read docker-compose.yml
+# (and the configs it mounts) from python3.
+LOCKSTEP_DOCKER_CHECK_DEPS=(python3-yaml)
 
 lockstep_log() { printf '[lockstep] %s\n' "$*" >&2; }
 lockstep_die() { lockstep_log "error: $*"; exit 1; }
@@ -162,6 +175,21 @@ lockstep_install_deps() {
 }
 
 lockstep_install_fuzz_deps() { lockstep_install_deps "${LOCKSTEP_FUZZ_DEPS[@]}"; }
+
+lockstep_install_docker_check_deps() { lockstep_install_deps "${LOCKSTEP_DOCKER_CHECK_DEPS[@]}"; }
+
+lockstep_install_obs_deps() {
+  local had_prometheus=0
+  _lockstep_pkg_installed prometheus && had_prometheus=1
+  lockstep_install_deps "${LOCKSTEP_OBS_DEPS[@]}" || return 1
+  # Only promtool is wanted: do not leave a freshly installed server running.
+  if ((!had_prometheus)) && _lockstep_pkg_installed prometheus &&
+    command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    lockstep_log "stopping and disabling the prometheus service the package started (only promtool is used)"
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
+  return 0
+}
 
 # ---------------------------------------------------------------------------
 # Build
