@@ -159,6 +159,7 @@ struct Options {
   std::string self;
   std::string pgctl;
   std::string logdir;
+  const std::atomic<bool>* interrupted = nullptr;  // set on SIGINT/SIGTERM
   int duration_s = 240;
   int kills = 6;
   int rate = 150;
@@ -198,6 +199,11 @@ Options parse(int argc, char** argv) {
   }
   if (o.database_url.empty()) usage("--database-url (or LOCKSTEP_DATABASE_URL) is required");
   return o;
+}
+
+// SIGINT/SIGTERM: unwind, so every child is killed and PostgreSQL started again.
+void check_interrupted(const Options& o) {
+  if (o.interrupted && o.interrupted->load()) throw std::runtime_error("interrupted: children stopped");
 }
 
 // Replaces the first `from` in `text`; throws if absent (the shipped config changed).
@@ -310,12 +316,12 @@ int run(const Options& o) {
         std::map<std::string, std::string>{}, o.logdir + "/producer-" + std::to_string(i) + ".log"));
 
   // The direct writer: the web API editing rows through the store's CAS.
-  std::atomic<bool> direct_stop{false};
+  // A jthread: stopped and joined on every way out, exceptions included.
   std::atomic<long> direct_written{0}, direct_lost{0}, direct_errors{0};
-  std::thread direct([&] {
+  std::jthread direct([&](std::stop_token st) {
     std::mt19937_64 rng(o.seed + 77);
     std::unique_ptr<Store> store;
-    for (long n = 0; !direct_stop; std::this_thread::sleep_for(20ms)) {
+    for (long n = 0; !st.stop_requested(); std::this_thread::sleep_for(20ms)) {
       try {
         if (!store) store = open_store(url);
         const std::string agg = "c-" + std::to_string(rng() % o.keys);
@@ -434,6 +440,7 @@ int run(const Options& o) {
   for (auto& step : plan) {
     while (Clock::now() < step.when) {
       std::this_thread::sleep_for(50ms);  // the schedule's clock, not synchronisation
+      check_interrupted(o);
       if (!a.running()) {
         log("worker-a exited by itself: a crash; restarting it");
         ++crashes;
@@ -443,8 +450,15 @@ int run(const Options& o) {
     log(step.what);
     step.run();
   }
-  for (auto& p : producers) p->wait(std::chrono::seconds(o.duration_s + 120));
-  direct_stop = true;
+  for (auto& p : producers) {
+    const auto until = Clock::now() + std::chrono::seconds(o.duration_s + 120);
+    while (p->running() && Clock::now() < until) {
+      std::this_thread::sleep_for(100ms);
+      check_interrupted(o);
+    }
+    p->wait(0ms);  // reaps it (SIGKILL if it overran)
+  }
+  direct.request_stop();
   direct.join();
   log("producers done; waiting for every event to have an outcome");
 
@@ -456,6 +470,7 @@ int run(const Options& o) {
   std::string dropped;
   auto last_note = Clock::now();
   const bool caught_up = poll_until(300s, 2s, [&] {
+    check_interrupted(o);
     if (!a.running()) {
       log("worker-a exited by itself: a crash; restarting it");
       ++crashes;
@@ -576,7 +591,20 @@ int main(int argc, char** argv) {
         if (!a.count(k)) usage(std::string("produce: ") + k + " is required");
       return produce(a);
     }
-    return run(parse(argc, argv));
+    // Block the stop signals in every thread, and turn them into a flag the run checks.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::atomic<bool> interrupted{false};
+    std::thread([set, &interrupted]() mutable {
+      int sig = 0;
+      while (sigwait(&set, &sig) == 0) interrupted = true;
+    }).detach();
+    auto o = parse(argc, argv);
+    o.interrupted = &interrupted;
+    return run(o);
   } catch (const std::exception& e) {
     std::cerr << "lockstep-chaos: " << e.what() << "\n";
     return 1;

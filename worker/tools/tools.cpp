@@ -57,6 +57,7 @@ Child::~Child() {
 }
 
 int Child::wait(std::optional<std::chrono::milliseconds> timeout) {
+  if (pid_ <= 0) return exit_status_;  // already reaped (by running()): never wait4(-1), which takes any child
   const auto deadline = Clock::now() + timeout.value_or(24h);
   int status = 0;
   for (;;) {
@@ -70,7 +71,8 @@ int Child::wait(std::optional<std::chrono::milliseconds> timeout) {
     std::this_thread::sleep_for(10ms);
   }
   pid_ = -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  return exit_status_;
 }
 
 void Child::signal(int sig) const {
@@ -82,6 +84,7 @@ bool Child::running() {
   int status = 0;
   if (::wait4(pid_, &status, WNOHANG, &usage_) == pid_) {
     pid_ = -1;
+    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     return false;
   }
   return true;

@@ -22,7 +22,8 @@ class Child {
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
   ~Child();
-  // Waits for exit (SIGKILL after `timeout`); returns the exit status, -signal when killed.
+  // Waits for exit (SIGKILL after `timeout`); returns the exit status, -signal when
+  // killed (also when running() already saw the exit).
   int wait(std::optional<std::chrono::milliseconds> timeout);
   void signal(int sig) const;
   bool running();
@@ -35,6 +36,7 @@ class Child {
 
  private:
   pid_t pid_ = -1;
+  int exit_status_ = -1;
   struct rusage usage_ {};
 };
 
