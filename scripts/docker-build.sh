@@ -20,15 +20,16 @@ set -euo pipefail
 
 # Build stage (debian:12): the compiler and the -dev packages of
 # LOCKSTEP_DEPS (scripts/lib/common.sh) that the lockstep target needs; not the
-# test-only ones (GoogleTest, the PostgreSQL server, psql) nor git, curl,
-# libsqlite3-dev (nothing links it yet). scripts/check-docker checks that
+# test-only ones (GoogleTest, the PostgreSQL server, psql, the sqlite3 CLI) nor
+# git, curl; libsqlite3-dev is here since lockstep links the embedded SQLite
+# store (database.url sqlite:...). scripts/check-docker checks that
 # this is a subset of LOCKSTEP_DEPS and that every header, CMake package and
 # library the build uses belongs to one of these packages or what they
 # depend on.
 BUILD_PACKAGES=(
   build-essential cmake pkg-config
   librdkafka-dev libpqxx-dev libpq-dev libboost-dev nlohmann-json3-dev
-  libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev
+  libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libsqlite3-dev
 )
 
 # Runtime stage (debian:12-slim): the shared libraries build/bin/lockstep
@@ -37,7 +38,7 @@ BUILD_PACKAGES=(
 # HEALTHCHECK and ca-certificates for TLS to brokers and database.
 RUNTIME_PACKAGES=(
   librdkafka1 librdkafka++1 libpqxx-6.4 libpq5 libyaml-cpp0.7
-  libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libstdc++6 libgcc-s1
+  libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libsqlite3-0 libstdc++6 libgcc-s1
   curl ca-certificates
 )
 

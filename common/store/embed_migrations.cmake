@@ -1,5 +1,9 @@
 # Generates a C++ table of the numbered migrations (NNNN_name.up.sql / .down.sql),
 # so the binary carries its schema (no files needed at run time).
+#   cmake -DDIR=<dir> -DOUT=<file.cpp> [-DFUNC=<function name, default migrations>] -P embed_migrations.cmake
+if(NOT FUNC)
+  set(FUNC migrations)
+endif()
 file(GLOB ups "${DIR}/*.up.sql")
 list(SORT ups)
 set(arrays "")
@@ -23,5 +27,5 @@ foreach(up ${ups})
   string(APPEND body "    {${ver}, \"${name}\", reinterpret_cast<const char*>(kUp${i}), reinterpret_cast<const char*>(kDown${i})},\n")
   math(EXPR i "${i} + 1")
 endforeach()
-file(WRITE ${OUT}.tmp "#include \"migrations.hpp\"\nnamespace lockstep {\n${arrays}const std::vector<Migration>& migrations() {\n  static const std::vector<Migration> all = {\n${body}  };\n  return all;\n}\n}  // namespace lockstep\n")
+file(WRITE ${OUT}.tmp "#include \"migrations.hpp\"\nnamespace lockstep {\n${arrays}const std::vector<Migration>& ${FUNC}() {\n  static const std::vector<Migration> all = {\n${body}  };\n  return all;\n}\n}  // namespace lockstep\n")
 file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

@@ -234,6 +234,19 @@ TEST(ParseConfig, DatabaseUrlForms) {
   expect_error(doc("database: { url: [a] }\n"), "database.url");
 }
 
+// The embedded store's URLs: sqlite:///absolute/path and sqlite:relative/path;
+// a sqlite: URL without a path is refused.
+TEST(ParseConfig, SqliteDatabaseUrlForms) {
+  for (const char* url : {"sqlite:///var/lib/lockstep/lockstep.db", "sqlite:lockstep.db", "sqlite:data/lockstep.db",
+                          "sqlite://data/lockstep.db"}) {
+    SCOPED_TRACE(url);
+    EXPECT_EQ(parse_config(doc(std::string("database: { url: \"") + url + "\" }\n"), "x").database.url, url);
+  }
+  expect_error(doc("database: { url: \"sqlite:\" }\n"), "database.url");
+  expect_error(doc("database: { url: \"sqlite://\" }\n"), "database.url");
+  expect_error(doc("database: { url: \"sqlite3:x.db\" }\n"), "database.url");
+}
+
 TEST(ParseConfig, MetricsListenForms) {
   for (const char* ok : {"0.0.0.0:9464", "localhost:0", "[::1]:9464", "[::]:65535", "127.0.0.1:1"}) {
     SCOPED_TRACE(ok);
@@ -449,6 +462,42 @@ TEST(LoadConfig, EnvThenFlagsPrecedence) {
     EXPECT_EQ(c.metrics_listen, "env:2");
     EXPECT_TRUE(c.naive);
   }
+}
+
+TEST(LoadConfig, SecretsComeFromTheEnvironmentOrFiles) {
+  TempDir dir;
+  const auto secret = dir.write("sasl.pw", "s3cr3t-from-file\n");
+  const auto path = dir.write(
+      "c.yaml", doc("kafka:\n  properties:\n    sasl.username: \"${env:KAFKA_USER}\"\n"
+                    "    sasl.password: \"${file:" + secret + "}\"\n    client.id: \"a$${b}c\"\n"
+                    "database:\n  url: \"postgresql://lockstep:${env:DB_PASSWORD}@db/lockstep\"\n"));
+  const auto env = env_of({{"KAFKA_USER", "worker-1"}, {"DB_PASSWORD", "hunter2"}});
+  const Config c = load_config(path, env);
+  EXPECT_EQ(c.kafka.properties.at("sasl.username"), "worker-1");
+  EXPECT_EQ(c.kafka.properties.at("sasl.password"), "s3cr3t-from-file") << "one trailing newline dropped";
+  EXPECT_EQ(c.kafka.properties.at("client.id"), "a${b}c");
+  EXPECT_EQ(c.database.url, "postgresql://lockstep:hunter2@db/lockstep");
+
+  // A missing variable or file stops start-up naming the key and the reference, never a value.
+  auto fails = [&](const std::string& yaml, const std::string& key, const std::string& names,
+                   const EnvLookup& e) {
+    const auto p = dir.write("bad.yaml", doc(yaml));
+    try {
+      load_config(p, e);
+      ADD_FAILURE() << "expected ConfigError for " << yaml;
+    } catch (const ConfigError& err) {
+      EXPECT_EQ(err.key(), key) << err.what();
+      EXPECT_NE(std::string(err.what()).find(names), std::string::npos) << err.what();
+      EXPECT_EQ(std::string(err.what()).find("hunter2"), std::string::npos) << err.what();
+    }
+  };
+  fails("kafka:\n  properties:\n    sasl.password: \"${env:NOPE}\"\n", "kafka.properties.sasl.password", "NOPE", env);
+  fails("kafka:\n  properties:\n    sasl.password: \"${file:" + (dir.path() / "missing").string() + "}\"\n",
+        "kafka.properties.sasl.password", (dir.path() / "missing").string(), env);
+  fails("kafka:\n  properties:\n    sasl.password: \"${vault:x}\"\n", "kafka.properties.sasl.password", "vault", env);
+  fails("kafka:\n  properties:\n    sasl.password: \"${env:DB_PASSWORD\"\n", "kafka.properties.sasl.password",
+        "unterminated", env);
+  fails("database:\n  url: \"postgresql://u:${env:MISSING}@h/db\"\n", "database.url", "MISSING", env);
 }
 
 TEST(LoadConfig, EnvFixesABadFileValueAndBadEnvIsNamed) {

@@ -102,6 +102,13 @@ class RacingStore : public Store {
     return inner_.list_dead_letters(f);
   }
   std::optional<DeadLetterRecord> get_dead_letter(int64_t id) override { return inner_.get_dead_letter(id); }
+  bool resolve_dead_letter(int64_t id, const Resolution& r,
+                           const std::function<bool(const DeadLetterRecord&)>& act) override {
+    return inner_.resolve_dead_letter(id, r, act);
+  }
+  std::vector<WriteStatus> import_dead_letters(const std::vector<DeadLetterRecord>& recs) override {
+    return inner_.import_dead_letters(recs);
+  }
   std::vector<MigrationStatus> migration_status() override { return inner_.migration_status(); }
   std::vector<MigrationStatus> migrate_up() override { return inner_.migrate_up(); }
   std::vector<MigrationStatus> migrate_down(int n) override { return inner_.migrate_down(n); }

@@ -555,10 +555,12 @@ void validate_final(const Config& c, const Labels& labels) {
   const std::string& url = c.database.url;
   if (blank(url)) fail("database.url", "must not be empty", &labels);
   const bool url_ok = starts_with(url, "postgresql://") || starts_with(url, "postgres://") ||
-                      starts_with(url, "sqlite://") || url.find('=') != std::string::npos;
+                      (starts_with(url, "sqlite:") && url != "sqlite:" && url != "sqlite://") ||
+                      url.find('=') != std::string::npos;
   if (!url_ok) {
     fail("database.url",
-         "must be a postgresql://, postgres:// or sqlite:// URL or a libpq key=value string (got " +
+         "must be a postgresql://, postgres:// or sqlite: URL (sqlite:///absolute/path.db, sqlite:relative/path.db) "
+         "or a libpq key=value string (got " +
              quote(redact_url(url)) + ")",
          &labels);
   }
@@ -721,6 +723,57 @@ EnvLookup process_env() {
   };
 }
 
+// Secret references in a value (kafka.properties, database.url): `${env:NAME}`
+// is the environment variable NAME, `${file:PATH}` the contents of PATH (one
+// trailing newline dropped, as mounted secrets usually end with one); `$${` is
+// a literal `${`. Errors name the key and the variable or file, never a value.
+std::string expand_secret_refs(const std::string& value, const std::string& key, const EnvLookup& env) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < value.size()) {
+    if (value.compare(i, 3, "$${") == 0) {
+      out += "${";
+      i += 3;
+      continue;
+    }
+    if (value.compare(i, 2, "${") != 0) {
+      out += value[i++];
+      continue;
+    }
+    const auto close = value.find('}', i + 2);
+    if (close == std::string::npos) fail(key, "has an unterminated ${...} reference (write $${ for a literal ${)");
+    const std::string ref = value.substr(i + 2, close - i - 2);
+    if (ref.rfind("env:", 0) == 0) {
+      const std::string name = ref.substr(4);
+      if (name.empty()) fail(key, "${env:} needs a variable name");
+      const auto v = env ? env(name.c_str()) : std::nullopt;
+      if (!v) fail(key, "refers to environment variable " + name + ", which is not set");
+      out += *v;
+    } else if (ref.rfind("file:", 0) == 0) {
+      const std::string file = ref.substr(5);
+      if (file.empty()) fail(key, "${file:} needs a path");
+      errno = 0;
+      std::ifstream in(file, std::ios::binary);
+      std::error_code ec;
+      if (!in || std::filesystem::is_directory(file, ec))
+        fail(key, "refers to file " + file + ", which cannot be read" + (errno ? std::string(": ") + std::strerror(errno) : ""));
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      std::string text = ss.str();
+      if (text.size() >= 2 && text.compare(text.size() - 2, 2, "\r\n") == 0)
+        text.resize(text.size() - 2);
+      else if (!text.empty() && text.back() == '\n')
+        text.pop_back();
+      out += text;
+    } else {
+      fail(key, "has an unknown reference ${" + ref.substr(0, ref.find(':')) +
+                    ":...}; use ${env:NAME} or ${file:PATH} (or $${ for a literal ${)");
+    }
+    i = close + 1;
+  }
+  return out;
+}
+
 Config load_config(const std::optional<std::string>& path, const EnvLookup& env, const ConfigOverrides& flags) {
   std::string text;
   std::string source;
@@ -739,6 +792,8 @@ Config load_config(const std::optional<std::string>& path, const EnvLookup& env,
     }
   }
   Config c = parse_document(text, source);
+  for (auto& [name, value] : c.kafka.properties) value = expand_secret_refs(value, "kafka.properties." + name, env);
+  c.database.url = expand_secret_refs(c.database.url, "database.url", env);
 
   Labels labels;
   struct Override {

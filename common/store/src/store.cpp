@@ -4,31 +4,37 @@
 #include "lockstep/store.hpp"
 #include "migrations.hpp"
 #include "pg_store.hpp"
+#include "sqlite_store.hpp"
 
 namespace lockstep {
 
 std::unique_ptr<Store> open_store(const std::string& url) {
-  if (url.rfind("sqlite:", 0) == 0)
-    throw std::invalid_argument("database.url: the embedded SQLite store is not available in this build");
+  if (url.rfind("sqlite:", 0) == 0) return make_sqlite_store(url);
   return make_pg_store(url);
 }
 
 int latest_schema_version() { return migrations().empty() ? 0 : migrations().back().version; }
 
-std::string now_rfc3339() {
+std::string to_rfc3339(std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
-  const auto now = system_clock::now();
-  const auto secs = time_point_cast<seconds>(now);
-  const auto ms = duration_cast<milliseconds>(now - secs).count();
-  const std::time_t t = system_clock::to_time_t(secs);
+  const auto ms_total = duration_cast<milliseconds>(t.time_since_epoch()).count();
+  auto secs = ms_total / 1000;
+  auto ms = ms_total % 1000;
+  if (ms < 0) {  // before 1970: floor, not truncate
+    ms += 1000;
+    --secs;
+  }
+  const std::time_t tt = static_cast<std::time_t>(secs);
   std::tm tm{};
-  gmtime_r(&t, &tm);
+  gmtime_r(&tt, &tm);
   char buf[40];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   char out[48];
   std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms));
   return out;
 }
+
+std::string now_rfc3339() { return to_rfc3339(std::chrono::system_clock::now()); }
 
 namespace {
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

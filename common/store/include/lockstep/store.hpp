@@ -2,6 +2,7 @@
 // One Store object = one database connection; not thread-safe (one per thread).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -103,6 +104,7 @@ struct DeadLetterRecord {
   std::optional<std::string> resolved_at;
   std::optional<std::string> resolved_by;
   std::optional<std::string> note;
+  std::optional<std::string> replay_event_id;  // status replayed: the event_id its replay carries
 };
 
 struct MigrationStatus {
@@ -141,10 +143,35 @@ class Store {
     std::optional<std::string> reason;
     std::optional<std::string> aggregate_type;
     std::optional<std::string> aggregate_id;
+    std::optional<std::string> since;  // created_at >= since; canonical UTC "YYYY-MM-DDTHH:MM:SS.mmmZ"
+    std::optional<std::string> until;  // created_at <  until; same form
+    std::optional<int64_t> after_id;   // id > after_id (paging)
     std::size_t limit = 100;
   };
+  // Matching rows in id order, at most `limit`.
   virtual std::vector<DeadLetterRecord> list_dead_letters(const DeadLetterFilter& f) = 0;
   virtual std::optional<DeadLetterRecord> get_dead_letter(int64_t id) = 0;
+
+  // An operator closes an open dead letter: who, when (now) and why are recorded.
+  struct Resolution {
+    std::string status;  // "replayed" | "discarded"
+    std::string by;
+    std::optional<std::string> note;
+    std::optional<std::string> replay_event_id;  // replayed: the event_id its replay carries
+  };
+  // Locks dead letter `id` while it is open, calls `act` with it (e.g. to publish its
+  // replay) and, when `act` returns true, records `r` in the same transaction.
+  // Returns false without calling `act` when no such row is open (missing, or
+  // resolved meanwhile by someone else). Whatever `act` throws propagates, and
+  // then nothing is recorded. Throws TransientStoreError.
+  virtual bool resolve_dead_letter(int64_t id, const Resolution& r,
+                                   const std::function<bool(const DeadLetterRecord&)>& act) = 0;
+
+  // `dlq drain`: stores dead letters read from a dead-letter topic as open and
+  // already published (the relay must not publish them again); `created_at` is
+  // kept. Per record, same order: written, or duplicate when its event_id already
+  // has a dead letter. One transaction. Throws TransientStoreError / DataStoreError.
+  virtual std::vector<WriteStatus> import_dead_letters(const std::vector<DeadLetterRecord>& recs) = 0;
 
   // Schema.
   virtual std::vector<MigrationStatus> migration_status() = 0;
@@ -156,14 +183,16 @@ class Store {
 };
 
 // Opens a store for a database URL (postgresql://, postgres://, or a libpq
-// key=value string). Throws TransientStoreError when the database is unreachable.
+// key=value string; sqlite:///absolute/path or sqlite:relative/path for the
+// embedded store). Throws TransientStoreError when the database is unreachable.
 std::unique_ptr<Store> open_store(const std::string& url);
 
 // Highest migration version this build knows.
 int latest_schema_version();
 
-// RFC 3339 UTC timestamp of now, millisecond precision.
-std::string now_rfc3339();
+// RFC 3339 UTC timestamp, millisecond precision: "YYYY-MM-DDTHH:MM:SS.mmmZ".
+std::string to_rfc3339(std::chrono::system_clock::time_point t);
+std::string now_rfc3339();  // of now
 
 // Base64 (RFC 4648, padded).
 std::string base64_encode(std::string_view bytes);

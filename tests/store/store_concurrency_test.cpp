@@ -1,7 +1,8 @@
 // Compare-and-set under contention (contract §4): N threads, each with its own
 // Store (one connection), race read → commit on the same few aggregates and
 // retry lost CASes with a fresh read. No lost update, no version gap or repeat,
-// exactly one audit row and one outcome per written increment.
+// exactly one audit row and one outcome per written increment. Runs against
+// PostgreSQL and the embedded SQLite store (several connections to one file).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -15,12 +16,16 @@
 #include <vector>
 
 #include "lockstep/store.hpp"
+#include "lockstep/test/store_db.hpp"
 #include "lockstep/test/support.hpp"
 
 namespace lockstep {
 namespace {
 
-using test::TestDb;
+using test::Backend;
+using test::TestStoreDb;
+
+class StoreConcurrency : public ::testing::TestWithParam<Backend> {};
 
 constexpr int kThreads = 8;
 constexpr int kAggregates = 5;
@@ -37,8 +42,8 @@ MachineSet counter_machine() {
   return MachineSet{{"counter", m}};
 }
 
-TEST(PgStoreConcurrency, RacingReadCommitLosesNoUpdate) {
-  TestDb db;
+TEST_P(StoreConcurrency, RacingReadCommitLosesNoUpdate) {
+  TestStoreDb db(GetParam());
 
   std::atomic<bool> go{false};
   std::atomic<int> ready{0};
@@ -162,15 +167,18 @@ TEST(PgStoreConcurrency, RacingReadCommitLosesNoUpdate) {
     // Audit: to_version is exactly 1..version, no gap, no repeat.
     std::string expect;
     for (long v = 1; v <= s.version; ++v) expect += (v > 1 ? "," : "") + std::to_string(v);
-    EXPECT_EQ(db.scalar("SELECT string_agg(to_version::text, ',' ORDER BY to_version) FROM transition_audit "
-                        "WHERE aggregate_type = 'counter' AND aggregate_id = '" + id + "'"),
+    const auto where = "WHERE aggregate_type = 'counter' AND aggregate_id = '" + id + "'";
+    EXPECT_EQ(db.scalar(db.sql("SELECT string_agg(to_version::text, ',' ORDER BY to_version) FROM transition_audit " + where,
+                               "SELECT group_concat(to_version, ',') FROM (SELECT to_version FROM transition_audit " +
+                                   where + " ORDER BY to_version)")),
               expect);
     EXPECT_EQ(db.scalar("SELECT count(*) FROM transition_audit WHERE aggregate_type = 'counter' AND aggregate_id = '" +
                         id + "' AND from_version <> to_version - 1"),
               "0");
     // The outcomes recorded for this aggregate carry versions 1..version.
-    EXPECT_EQ(db.scalar("SELECT string_agg(version::text, ',' ORDER BY version) FROM processed_events "
-                        "WHERE aggregate_type = 'counter' AND aggregate_id = '" + id + "'"),
+    EXPECT_EQ(db.scalar(db.sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM processed_events " + where,
+                               "SELECT group_concat(version, ',') FROM (SELECT version FROM processed_events " + where +
+                                   " ORDER BY version)")),
               expect);
   }
   EXPECT_EQ(db.scalar("SELECT count(*) FROM processed_events"), std::to_string(total));
@@ -187,9 +195,9 @@ TEST(PgStoreConcurrency, RacingReadCommitLosesNoUpdate) {
 // descending key order (as two consumers of the bot and API topics could).
 // The store locks rows in one stable order, so no batch ever deadlocks; every
 // write is either written or a lost CAS, and the counters add up.
-TEST(PgStoreConcurrency, OppositeOrderBatchesNeverDeadlock) {
+TEST_P(StoreConcurrency, OppositeOrderBatchesNeverDeadlock) {
   constexpr int kKeys = 40, kRounds = 60;
-  TestDb db;
+  TestStoreDb db(GetParam());
   {
     auto store = open_store(db.url());
     std::vector<AppliedWrite> creates;
@@ -208,10 +216,17 @@ TEST(PgStoreConcurrency, OppositeOrderBatchesNeverDeadlock) {
   // A production-sized table, so the planner walks the batch through the
   // primary key in the batch's own order (a tiny table would be scanned in
   // physical order and hide the problem).
-  ASSERT_EQ(db.scalar("WITH i AS (INSERT INTO aggregates (aggregate_type, aggregate_id, state, version) "
-                      "SELECT 'filler', 'f-' || g, 'open', 1 FROM generate_series(1, 50000) g RETURNING 1) "
-                      "SELECT count(*) FROM i"),
-            "50000");
+  if (db.sqlite()) {
+    db.exec("WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 50000) "
+            "INSERT INTO aggregates (aggregate_type, aggregate_id, state, version) "
+            "SELECT 'filler', 'f-' || x, 'open', 1 FROM g");
+    ASSERT_EQ(db.scalar("SELECT count(*) FROM aggregates WHERE aggregate_type = 'filler'"), "50000");
+  } else {
+    ASSERT_EQ(db.scalar("WITH i AS (INSERT INTO aggregates (aggregate_type, aggregate_id, state, version) "
+                        "SELECT 'filler', 'f-' || g, 'open', 1 FROM generate_series(1, 50000) g RETURNING 1) "
+                        "SELECT count(*) FROM i"),
+              "50000");
+  }
   db.exec("ANALYZE aggregates");
   std::atomic<long> written{0}, transient{0};
   std::mutex mu;
@@ -264,12 +279,15 @@ TEST(PgStoreConcurrency, OppositeOrderBatchesNeverDeadlock) {
   // Every written increment is one version step and one audit row.
   EXPECT_EQ(db.scalar("SELECT sum(version - 1) FROM aggregates WHERE aggregate_type = 'counter'"),
             std::to_string(written.load()));
-  EXPECT_EQ(db.scalar("SELECT sum((data->>'n')::int) FROM aggregates WHERE aggregate_type = 'counter'"),
+  EXPECT_EQ(db.scalar(db.sql("SELECT sum((data->>'n')::int) FROM aggregates WHERE aggregate_type = 'counter'",
+                             "SELECT sum(CAST(data->>'n' AS INTEGER)) FROM aggregates WHERE aggregate_type = 'counter'")),
             std::to_string(written.load()));
   EXPECT_EQ(db.scalar("SELECT count(*) FROM transition_audit WHERE transition = 'inc'"), std::to_string(written.load()));
   db.exec("DELETE FROM aggregates WHERE aggregate_type = 'filler'");
   for (const auto& v : test::invariant_violations(db, counter_machine())) ADD_FAILURE() << v;
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConcurrency, ::testing::ValuesIn(test::all_backends()), test::BackendName());
 
 }  // namespace
 }  // namespace lockstep

@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS dead_letters_created_at;
+ALTER TABLE dead_letters DROP COLUMN replay_event_id;

@@ -1,0 +1,194 @@
+#include "lockstep/test/store_db.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+
+#include "lockstep/store.hpp"
+
+namespace lockstep::test {
+namespace {
+
+struct DbClose {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+struct StmtFinalize {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using DbHandle = std::unique_ptr<sqlite3, DbClose>;
+using StmtHandle = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+// concat_ws(sep, ...) as PostgreSQL has it (SQLite has it only from 3.44):
+// the non-NULL arguments as text, joined by sep.
+void concat_ws(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  if (argc < 1 || sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  auto text = [](sqlite3_value* v) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_value_text(v));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_value_bytes(v))) : std::string();
+  };
+  const std::string sep = text(argv[0]);
+  std::string out;
+  bool first = true;
+  for (int i = 1; i < argc; ++i) {
+    if (sqlite3_value_type(argv[i]) == SQLITE_NULL) continue;
+    if (!first) out += sep;
+    out += text(argv[i]);
+    first = false;
+  }
+  sqlite3_result_text(ctx, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
+}
+
+DbHandle open_sqlite(const std::string& file) {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+  DbHandle db(raw);
+  if (rc != SQLITE_OK)
+    throw std::runtime_error("sqlite open " + file + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  sqlite3_busy_timeout(raw, 10000);
+  sqlite3_create_function(raw, "concat_ws", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, concat_ws, nullptr,
+                          nullptr);
+  return db;
+}
+
+// Rows of a query as text (NULL -> nullopt).
+std::vector<std::vector<std::optional<std::string>>> sqlite_rows(const std::string& file, const std::string& sql) {
+  auto db = open_sqlite(file);
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db.get(), sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
+    throw std::runtime_error("sqlite: " + std::string(sqlite3_errmsg(db.get())) + " in: " + sql);
+  StmtHandle st(raw);
+  std::vector<std::vector<std::optional<std::string>>> out;
+  for (;;) {
+    const int rc = sqlite3_step(st.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) throw std::runtime_error("sqlite: " + std::string(sqlite3_errmsg(db.get())) + " in: " + sql);
+    std::vector<std::optional<std::string>> row;
+    for (int c = 0; c < sqlite3_column_count(st.get()); ++c) {
+      if (sqlite3_column_type(st.get(), c) == SQLITE_NULL) {
+        row.emplace_back(std::nullopt);
+      } else {
+        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), c));
+        row.emplace_back(std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st.get(), c))));
+      }
+    }
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* to_string(Backend b) { return b == Backend::sqlite ? "sqlite" : "postgresql"; }
+
+std::vector<Backend> all_backends() { return {Backend::postgresql, Backend::sqlite}; }
+
+TestStoreDb::TestStoreDb(Backend backend, bool migrate) : backend_(backend) {
+  if (backend_ == Backend::postgresql) {
+    pg_ = std::make_unique<TestDb>(migrate);
+    url_ = pg_->url();
+    return;
+  }
+  std::string tmpl = (std::filesystem::temp_directory_path() / "lockstep-sqlite-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  file_ = dir_ + "/lockstep.db";
+  url_ = "sqlite://" + file_;  // sqlite:///tmp/...
+  if (migrate) open_store(url_)->migrate_up();
+}
+
+TestStoreDb::~TestStoreDb() {
+  if (!dir_.empty() && !env("LOCKSTEP_KEEP_TEST_DIRS")) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+const TestDb& TestStoreDb::pg() const {
+  if (!pg_) throw std::logic_error("TestStoreDb::pg() on a SQLite test database");
+  return *pg_;
+}
+
+std::string TestStoreDb::scalar(const std::string& sql) const {
+  if (pg_) return pg_->scalar(sql);
+  auto rows = sqlite_rows(file_, sql);
+  if (rows.empty() || rows[0].empty() || !rows[0][0]) return "";
+  return *rows[0][0];
+}
+
+void TestStoreDb::exec(const std::string& sql) const {
+  if (pg_) return pg_->exec(sql);
+  auto db = open_sqlite(file_);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db.get(), sql.c_str(), nullptr, nullptr, &err);
+  std::unique_ptr<char, decltype(&sqlite3_free)> owned(err, &sqlite3_free);
+  if (rc != SQLITE_OK) throw std::runtime_error("sqlite: " + std::string(err ? err : "error") + " in: " + sql);
+}
+
+std::vector<std::string> invariant_violations(const TestStoreDb& db, const MachineSet& machines) {
+  if (!db.sqlite()) return invariant_violations(db.pg(), machines);
+  std::vector<std::string> out;
+  auto check = [&](const std::string& name, const std::string& violating_sql) {
+    const auto rows = sqlite_rows(db.file(), violating_sql);
+    if (rows.empty()) return;
+    std::string s = "FAIL  " + name + ": " + std::to_string(rows.size()) + " violations; e.g.";
+    for (std::size_t i = 0; i < rows.size() && i < 5; ++i) s += " " + rows[i][0].value_or("(null)");
+    out.push_back(s);
+  };
+  check("applied outcomes have exactly one audit row, audit rows an applied outcome",
+        "SELECT p.event_id FROM processed_events p LEFT JOIN transition_audit t USING (event_id) "
+        "WHERE p.outcome = 'applied' AND t.event_id IS NULL "
+        "UNION ALL SELECT t.event_id FROM transition_audit t LEFT JOIN processed_events p USING (event_id) "
+        "WHERE p.event_id IS NULL OR p.outcome <> 'applied'");
+  check("dead-lettered outcomes have exactly one dead_letters row, rows a dead-lettered outcome",
+        "SELECT p.event_id FROM processed_events p LEFT JOIN dead_letters d USING (event_id) "
+        "WHERE p.outcome = 'dead_lettered' AND d.event_id IS NULL "
+        "UNION ALL SELECT d.event_id FROM dead_letters d LEFT JOIN processed_events p USING (event_id) "
+        "WHERE p.event_id IS NULL OR p.outcome <> 'dead_lettered'");
+  check("audit versions are exactly 1..version per aggregate",
+        "SELECT a.aggregate_type || ':' || a.aggregate_id FROM aggregates a LEFT JOIN ("
+        "  SELECT aggregate_type, aggregate_id, count(*) AS n, count(DISTINCT to_version) AS d, "
+        "         min(to_version) AS lo, max(to_version) AS hi FROM transition_audit "
+        "  GROUP BY aggregate_type, aggregate_id) s USING (aggregate_type, aggregate_id) "
+        "WHERE s.n IS NOT a.version OR s.d IS NOT a.version OR s.lo IS NOT 1 OR s.hi IS NOT a.version "
+        "UNION ALL SELECT DISTINCT t.aggregate_type || ':' || t.aggregate_id FROM transition_audit t "
+        "LEFT JOIN aggregates a USING (aggregate_type, aggregate_id) WHERE a.aggregate_id IS NULL");
+  check("each audit row's from_state is the previous row's to_state, the aggregate's state the last",
+        "SELECT t.event_id FROM transition_audit t LEFT JOIN transition_audit p "
+        "ON p.aggregate_type = t.aggregate_type AND p.aggregate_id = t.aggregate_id AND p.to_version = t.from_version "
+        "WHERE (t.from_version > 0 AND (p.id IS NULL OR p.to_state IS NOT t.from_state)) "
+        "OR (t.from_version = 0 AND t.from_state IS NOT NULL) "
+        "UNION ALL SELECT a.aggregate_type || ':' || a.aggregate_id FROM aggregates a JOIN transition_audit t "
+        "ON t.aggregate_type = a.aggregate_type AND t.aggregate_id = a.aggregate_id AND t.to_version = a.version "
+        "WHERE t.to_state <> a.state");
+  check("within a source partition, a key's events were applied in offset order",
+        "SELECT event_id FROM (SELECT event_id, source_offset, lag(source_offset) OVER ("
+        "  PARTITION BY aggregate_type, aggregate_id, source_topic, source_partition ORDER BY to_version) AS prev "
+        "  FROM transition_audit WHERE source_topic <> '') x WHERE prev >= source_offset");
+  long bad = 0;
+  std::string examples;
+  for (const auto& row :
+       sqlite_rows(db.file(), "SELECT event_id, aggregate_type, transition, from_state, to_state FROM transition_audit")) {
+    const bool exists = row[3].has_value();
+    const auto from = row[3].value_or("");
+    const auto m = machines.find(*row[1]);
+    bool ok = m != machines.end() && transition_allowed(m->second, *row[2], exists, from);
+    if (ok) {
+      const auto& t = m->second.transitions.at(*row[2]);
+      ok = *row[4] == (t.to ? *t.to : from);
+    }
+    if (!ok && bad++ < 5) examples += " " + *row[0];
+  }
+  if (bad > 0)
+    out.push_back("FAIL  every audited transition is allowed by its state machine: " + std::to_string(bad) +
+                  " violations; e.g." + examples);
+  return out;
+}
+
+}  // namespace lockstep::test
