@@ -5,6 +5,7 @@
 
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -305,6 +306,69 @@ TEST_F(WorkerTest, BadInputIsDeadLetteredAndWorkerKeepsGoing) {
   ASSERT_TRUE(poll_until(10s, [&] {
     return metrics->serialize().find("lockstep_events_total{outcome=\"duplicate\",reason=\"\"} 1") != std::string::npos;
   })) << metrics->serialize();
+  EXPECT_TRUE(test::invariant_violations(db, cfg.machines).empty());
+}
+
+// Outcome topic (contract §1, §4): one message per consumed event, matching the
+// durable outcome, also while the broker refuses produce requests for a while;
+// a re-sent event gets a "duplicate" message carrying the first outcome; an
+// event's offset is committed only after its outcome message was delivered.
+TEST_F(WorkerTest, EveryEventGetsItsOutcomeMessageEvenWhenProducesFail) {
+  cluster.create_topic("transitions.outcomes", 3);
+  cfg.kafka.outcome_topic = "transitions.outcomes";
+  start();
+  ASSERT_TRUE(poll_until(60s, [&] { return worker->ready(); }));
+  Producer p(cfg.kafka.brokers, {});
+  // Produce errors (retriable: NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT) hit outcome and dead-letter publishes.
+  cluster.push_request_errors(0, {6, 7, 6, 7, 6, 7, 6, 7});
+  constexpr int kKeys = 40;
+  std::vector<std::string> ids;
+  for (int k = 0; k < kKeys; ++k) {
+    const std::string agg = "o/" + std::to_string(k);
+    const std::string key = "membership:" + agg;
+    send(p, "transitions.bot", event_json("o-join-" + std::to_string(k), agg, "join"), key);
+    send(p, "transitions.api", event_json("o-stale-" + std::to_string(k), agg, "verify", R"(,"expected_version":7)"), key);
+    ids.push_back("o-join-" + std::to_string(k));
+    ids.push_back("o-stale-" + std::to_string(k));
+  }
+  send(p, "transitions.bot", "not json", std::string("membership:o/x"));
+  ASSERT_TRUE(poll_until(60s, [&] { return count("SELECT count(*) FROM processed_events") == 2 * kKeys + 1; }));
+  send(p, "transitions.api", event_json("o-join-0", "o/0", "join"), std::string("membership:o/0"));  // re-sent
+
+  // Every event's outcome message, and the duplicate's, matching the database.
+  std::map<std::string, std::vector<Json>> got;
+  ASSERT_TRUE(poll_until(60s, [&] {
+    got.clear();
+    for (const auto& m : read_topics(cfg.kafka.brokers, {}, {"transitions.outcomes"}, 20s))
+      got[Json::parse(m.value)["event_id"].get<std::string>()].push_back(Json::parse(m.value));
+    return got.size() == ids.size() + 1 && got["o-join-0"].size() >= 2;
+  })) << got.size() << " event ids with outcome messages";
+  for (const auto& id : ids) {
+    ASSERT_FALSE(got[id].empty()) << id;
+    const auto& o = got[id].front();
+    const auto row = db.scalar("SELECT outcome || '|' || coalesce(reason, '') || '|' || coalesce(version::text, '') || "
+                               "'|' || coalesce(state, '') FROM processed_events WHERE event_id = '" + id + "'");
+    EXPECT_EQ(o["outcome"].get<std::string>() + "|" + o.value("reason", "") + "|" +
+                  (o.contains("version") ? std::to_string(o["version"].get<int64_t>()) : "") + "|" +
+                  (o["state"].is_string() ? o["state"].get<std::string>() : ""),
+              row)
+        << o.dump();
+    EXPECT_EQ(o["aggregate_type"], "membership");
+    for (std::size_t i = 1; i < got[id].size(); ++i) EXPECT_EQ(got[id][i]["outcome"], "duplicate") << id;
+  }
+  const auto& dup = got["o-join-0"].back();
+  EXPECT_EQ(dup["outcome"], "duplicate");
+  EXPECT_EQ(dup["first"]["outcome"], "applied");
+  EXPECT_EQ(dup["first"]["version"], 1);
+  int malformed = 0;
+  for (const auto& [id, msgs] : got)
+    if (id.rfind("malformed:", 0) == 0) malformed += msgs.front()["outcome"] == "dead_lettered";
+  EXPECT_EQ(malformed, 1);
+
+  // Offsets: after a clean stop nothing is re-read, so every delivered outcome was committed past.
+  stop = true;
+  thread.join();
+  EXPECT_EQ(reread_by_new_member(p), 0);
   EXPECT_TRUE(test::invariant_violations(db, cfg.machines).empty());
 }
 

@@ -86,10 +86,11 @@ std::vector<ItemResult> Engine::process(Store& store, std::vector<WorkPtr>& batc
                               std::string("database rejected the event: ") + e.what(), cfg_.kafka.group_id);
     d.event.reset();
     auto res = store.commit({}, {d});
-    ItemResult r;
-    r.outcome = res.dead.front() == WriteStatus::written ? Outcome::dead_lettered : Outcome::duplicate;
-    if (r.outcome == Outcome::dead_lettered) r.reason = DeadReason::malformed;
-    return {r};
+    std::vector<ItemResult> out(1);
+    out[0].outcome = res.dead.front() == WriteStatus::written ? Outcome::dead_lettered : Outcome::duplicate;
+    if (out[0].outcome == Outcome::dead_lettered) out[0].reason = DeadReason::malformed;
+    fill_first_outcomes(store, batch, out);
+    return out;
   }
 }
 
@@ -105,7 +106,7 @@ std::vector<ItemResult> Engine::process_once(Store& store, std::vector<WorkPtr>&
   for (std::size_t i = 0; i < n; ++i) {
     ids[i] = idempotency_key(*batch[i]);
     if (!seen.insert(ids[i]).second) {
-      out[i] = ItemResult{Outcome::retry, std::nullopt, std::chrono::milliseconds(0), std::nullopt, std::nullopt};
+      out[i] = ItemResult{};
       open[i] = false;
     }
   }
@@ -122,6 +123,7 @@ std::vector<ItemResult> Engine::process_once(Store& store, std::vector<WorkPtr>&
     out[i].outcome = Outcome::duplicate;
     out[i].version = it->second.version;
     out[i].state = it->second.state;
+    out[i].first = it->second;
     open[i] = false;
   }
 
@@ -252,7 +254,26 @@ std::vector<ItemResult> Engine::process_once(Store& store, std::vector<WorkPtr>&
       out[i].outcome = Outcome::duplicate;
     }
   }
+  fill_first_outcomes(store, batch, out);
   return out;
+}
+
+// Duplicates found by the commit (another worker recorded the event meanwhile)
+// learn the first outcome with one more read.
+void Engine::fill_first_outcomes(Store& store, const std::vector<WorkPtr>& batch, std::vector<ItemResult>& out) {
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (out[i].outcome == Outcome::duplicate && !out[i].first) ids.push_back(idempotency_key(*batch[i]));
+  if (ids.empty()) return;
+  const auto prior = store.find_outcomes(ids);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i].outcome != Outcome::duplicate || out[i].first) continue;
+    const auto it = prior.find(idempotency_key(*batch[i]));
+    if (it == prior.end()) continue;
+    out[i].first = it->second;
+    out[i].version = it->second.version;
+    out[i].state = it->second.state;
+  }
 }
 
 }  // namespace lockstep

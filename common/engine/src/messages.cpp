@@ -64,6 +64,13 @@ OutMessage outcome_message(const Work& w, const ItemResult& r, const std::string
   if (r.outcome == Outcome::dead_lettered && r.reason) v["reason"] = to_string(*r.reason);
   if (r.version) v["version"] = *r.version;
   v["state"] = r.state ? Json(*r.state) : Json(nullptr);
+  if (r.outcome == Outcome::duplicate && r.first) {
+    Json f = {{"outcome", r.first->outcome}};
+    if (r.first->reason) f["reason"] = *r.first->reason;
+    if (r.first->version) f["version"] = *r.first->version;
+    f["state"] = r.first->state ? Json(*r.first->state) : Json(nullptr);
+    v["first"] = std::move(f);
+  }
   OutMessage m;
   m.topic = topic;
   m.key = w.kafka_key;

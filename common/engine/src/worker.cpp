@@ -167,18 +167,44 @@ struct Worker::Impl {
         spdlog::debug("{}@{}: event {} {}", tp_name(w->src.topic, w->src.partition), w->src.offset,
                       idempotency_key(*w), to_string(r.outcome));
       }
-      // A duplicate publishes nothing (contract §4): the first outcome stands.
-      if (r.outcome != Outcome::duplicate && !cfg.kafka.outcome_topic.empty() && producer) {
-        producer->send_async(outcome_message(*w, r, cfg.kafka.outcome_topic), [m = metrics](const Delivery& d) {
-          if (!d.error.empty()) {
-            m->infra_error("kafka");
-            spdlog::error("outcome publish failed: {}", d.error);
-          }
-        });
+      if (!cfg.kafka.outcome_topic.empty() && producer) {
+        auto m = outcome_message(*w, r, cfg.kafka.outcome_topic);
+        publish_outcome(std::move(w), m);
+        continue;
       }
       complete(std::move(w));
     }
     if (any_dead) relay_waker.kick();
+  }
+
+  // One outcome message per event (contract §1): the event counts as done, and
+  // its offset may be committed, only once the broker has the message. When the
+  // publish fails the event goes round again; its outcome is durable by now, so
+  // it comes back as a duplicate whose message carries that first outcome.
+  void publish_outcome(WorkPtr w, const OutMessage& m) {
+    Work* raw = w.release();
+    producer->send_async(m, [this, raw](const Delivery& d) {
+      WorkPtr w(raw);
+      if (d.error.empty()) {
+        complete(std::move(w));
+        return;
+      }
+      metrics->infra_error("kafka");
+      spdlog::error("{}@{}: outcome of event {} not published, the event goes again: {}",
+                    tp_name(w->src.topic, w->src.partition), w->src.offset, idempotency_key(*w), d.error);
+      if (current(*w))
+        sched.retry_later(std::move(w), milliseconds(1000));
+      else
+        sched.done(std::move(w));
+    });
+  }
+
+  // Serves outcome delivery reports (they complete events).
+  void poll_producer(milliseconds timeout) {
+    if (producer && !cfg.kafka.outcome_topic.empty())
+      producer->poll(timeout);
+    else if (timeout.count() > 0)
+      std::this_thread::sleep_for(timeout);
   }
 
   // ---- dead-letter relay ------------------------------------------------
@@ -257,7 +283,7 @@ struct Worker::Impl {
     });
     // Let events already running finish so their outcomes count in the final commit.
     const auto deadline = Clock::now() + milliseconds(std::min(cfg.shutdown_timeout_ms, 10000));
-    while (sched.in_flight() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
+    while (sched.in_flight() > 0 && Clock::now() < deadline) poll_producer(milliseconds(5));
     // Events that failed meanwhile went back to wait: they belong to the next owner now.
     sched.drop_if([&](const Work& w) { return revoked.count(TopicPartition{w.src.topic, w.src.partition}) > 0; });
     // Inside the rebalance callback: no poll(); librdkafka looks up the coordinator itself.
@@ -483,6 +509,7 @@ struct Worker::Impl {
         if (!m) break;
         handle(std::move(*m));
       }
+      poll_producer(milliseconds(0));
       const auto now = Clock::now();
       if (now - last_gauges >= milliseconds(1000)) {
         update_gauges();
@@ -503,10 +530,11 @@ struct Worker::Impl {
     while (sched.size() > 0 && Clock::now() < drain_until) {
       auto m = consumer->poll(milliseconds(20));  // serves callbacks; late buffered messages are dropped below
       (void)m;
+      poll_producer(milliseconds(0));
     }
     const auto abandoned = sched.drop_if([](const Work&) { return true; });
     const auto inflight_until = started + budget * 8 / 10;
-    while (sched.in_flight() > 0 && Clock::now() < inflight_until) std::this_thread::sleep_for(milliseconds(5));
+    while (sched.in_flight() > 0 && Clock::now() < inflight_until) poll_producer(milliseconds(5));
     stopping = true;
     sched.close();
     relay_waker.kick();

@@ -1,5 +1,7 @@
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 #include <algorithm>
 #include <map>
 
@@ -188,22 +190,40 @@ void Consumer::close() {
   joined_ = false;
 }
 
-std::vector<Message> read_topics(const std::string& brokers, const KafkaProps& props,
-                                 const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
-  using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + timeout;
-  auto left_ms = [&] {
-    return static_cast<int>(
-        std::max<long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
-  };
+namespace {
+
+// A consumer for assign() only: joins no group, commits nothing.
+std::unique_ptr<RdKafka::KafkaConsumer> assign_only_consumer(const std::string& brokers, const KafkaProps& props,
+                                                             bool partition_eof) {
   auto conf = make_conf(brokers, props);
   force(*conf, "group.id", "lockstep-reader");  // required by the API; assign() joins no group
   force(*conf, "enable.auto.commit", "false");
   force(*conf, "enable.auto.offset.store", "false");
-  force(*conf, "enable.partition.eof", "true");  // the end, even after a gap (e.g. transaction markers)
+  if (partition_eof) force(*conf, "enable.partition.eof", "true");  // the end, even after a gap (e.g. transaction markers)
   std::string err;
   std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!c) throw KafkaError("cannot create consumer: " + err);
+  return c;
+}
+
+// Milliseconds left until a deadline (at least 1), for librdkafka's int timeouts.
+struct Deadline {
+  std::chrono::steady_clock::time_point at;
+  explicit Deadline(std::chrono::milliseconds d) : at(std::chrono::steady_clock::now() + d) {}
+  int left_ms() const {
+    return static_cast<int>(std::max<long>(
+        1, std::chrono::duration_cast<std::chrono::milliseconds>(at - std::chrono::steady_clock::now()).count()));
+  }
+  bool passed() const { return std::chrono::steady_clock::now() >= at; }
+};
+
+}  // namespace
+
+std::vector<Message> read_topics(const std::string& brokers, const KafkaProps& props,
+                                 const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+  const Deadline deadline(timeout);
+  auto left_ms = [&] { return deadline.left_ms(); };
+  auto c = assign_only_consumer(brokers, props, true);
 
   RdKafka::Metadata* raw = nullptr;
   if (const auto e = c->metadata(true, nullptr, &raw, left_ms()); e != RdKafka::ERR_NO_ERROR)
@@ -231,7 +251,7 @@ std::vector<Message> read_topics(const std::string& brokers, const KafkaProps& p
       throw KafkaError("assign: " + RdKafka::err2str(e));
   }
   while (!end.empty()) {
-    if (Clock::now() >= deadline) {
+    if (deadline.passed()) {
       std::string where;
       for (const auto& [tp, hi] : end) where += " " + tp.topic + "/" + std::to_string(tp.partition);
       throw KafkaError("reading topics: not at the end within " + std::to_string(timeout.count()) + " ms:" + where);
@@ -254,6 +274,54 @@ std::vector<Message> read_topics(const std::string& brokers, const KafkaProps& p
   }
   c->close();
   return out;
+}
+
+struct TopicTail::Impl {
+  std::unique_ptr<RdKafka::KafkaConsumer> c;
+};
+
+TopicTail::TopicTail(const std::string& brokers, const KafkaProps& props, const std::string& topic,
+                     std::chrono::milliseconds timeout)
+    : impl_(std::make_unique<Impl>()) {
+  const Deadline deadline(timeout);
+  auto left_ms = [&] { return deadline.left_ms(); };
+  impl_->c = assign_only_consumer(brokers, props, false);
+  auto& c = *impl_->c;
+  std::vector<TopicPartition> start;
+  for (;;) {
+    RdKafka::Metadata* raw = nullptr;
+    if (const auto e = c.metadata(true, nullptr, &raw, left_ms()); e != RdKafka::ERR_NO_ERROR)
+      throw KafkaError("reading topic metadata from " + brokers + ": " + RdKafka::err2str(e));
+    std::unique_ptr<RdKafka::Metadata> md(raw);
+    for (const auto* t : *md->topics()) {
+      if (t->topic() != topic || t->err() != RdKafka::ERR_NO_ERROR) continue;
+      for (const auto* p : *t->partitions()) {
+        int64_t lo = -1, hi = -1;
+        if (const auto e = c.query_watermark_offsets(topic, p->id(), &lo, &hi, left_ms()); e != RdKafka::ERR_NO_ERROR)
+          throw KafkaError("watermarks of " + topic + "/" + std::to_string(p->id()) + ": " + RdKafka::err2str(e));
+        start.push_back({topic, p->id(), hi});
+      }
+    }
+    if (!start.empty()) break;
+    if (deadline.passed()) throw KafkaError("topic " + topic + " does not exist on " + brokers);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // metadata may lag a topic's creation
+  }
+  TpList l(start);
+  if (const auto e = c.assign(l.v); e != RdKafka::ERR_NO_ERROR) throw KafkaError("assign: " + RdKafka::err2str(e));
+}
+
+TopicTail::~TopicTail() {
+  if (impl_ && impl_->c) impl_->c->close();
+}
+
+std::optional<Message> TopicTail::poll(std::chrono::milliseconds timeout) {
+  std::unique_ptr<RdKafka::Message> m(impl_->c->consume(static_cast<int>(timeout.count())));
+  if (!m || m->err() == RdKafka::ERR__TIMED_OUT || m->err() == RdKafka::ERR__PARTITION_EOF) return std::nullopt;
+  if (m->err() != RdKafka::ERR_NO_ERROR) {
+    spdlog::warn("reading {}/{}: {}", m->topic_name(), m->partition(), m->errstr());
+    return std::nullopt;
+  }
+  return to_message(*m);
 }
 
 }  // namespace lockstep

@@ -26,6 +26,7 @@ struct ItemResult {
   std::chrono::milliseconds delay{0};     // retry: wait before the next attempt
   std::optional<int64_t> version;         // applied: new version; else stored version when known
   std::optional<std::string> state;
+  std::optional<PriorOutcome> first;      // duplicate: the event_id's first outcome, when known
 };
 
 // The idempotency key of a message: its event_id, or for input without a usable
@@ -44,6 +45,7 @@ class Engine {
 
  private:
   std::vector<ItemResult> process_once(Store& store, std::vector<WorkPtr>& batch);
+  static void fill_first_outcomes(Store& store, const std::vector<WorkPtr>& batch, std::vector<ItemResult>& out);
 
   const Config& cfg_;
   Metrics* metrics_;
@@ -71,7 +73,9 @@ class DeadLetterRelay {
 // Builds the dead-letter topic message of a stored dead letter (contract §5).
 OutMessage dead_letter_message(const DeadLetterRecord& d, const std::string& topic);
 
-// Builds the outcome topic message (contract §4).
+// Builds the outcome topic message (contract §4). A duplicate's message says
+// "duplicate" and carries the first outcome under "first" (so a producer that
+// re-sends, or a restart after a crash, still learns what became of the event).
 OutMessage outcome_message(const Work& w, const ItemResult& r, const std::string& topic);
 
 }  // namespace lockstep

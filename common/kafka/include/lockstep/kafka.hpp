@@ -128,6 +128,26 @@ class Consumer {
 std::vector<Message> read_topics(const std::string& brokers, const KafkaProps& props,
                                  const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
 
+// What is appended to one topic from now on: each partition is read from its
+// high watermark at construction. Joins no consumer group and commits nothing
+// (`lockstep emit --wait` reads the outcomes of what it sends this way). Throws
+// KafkaError when the topic does not exist or the broker cannot be reached
+// within `timeout`.
+class TopicTail {
+ public:
+  TopicTail(const std::string& brokers, const KafkaProps& props, const std::string& topic,
+            std::chrono::milliseconds timeout);
+  ~TopicTail();
+  TopicTail(const TopicTail&) = delete;
+  TopicTail& operator=(const TopicTail&) = delete;
+  // The next message, or nullopt on timeout (errors are logged and skipped).
+  std::optional<Message> poll(std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // librdkafka's in-process mock cluster (a real Kafka protocol endpoint on loopback).
 class MockCluster {
  public:
