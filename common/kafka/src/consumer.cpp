@@ -286,6 +286,7 @@ TopicTail::TopicTail(const std::string& brokers, const KafkaProps& props, const 
   const Deadline deadline(timeout);
   auto left_ms = [&] { return deadline.left_ms(); };
   impl_->c = assign_only_consumer(brokers, props, false);
+  const Deadline exists_by(std::min(timeout, std::chrono::milliseconds(5000)));
   auto& c = *impl_->c;
   std::vector<TopicPartition> start;
   for (;;) {
@@ -303,7 +304,8 @@ TopicTail::TopicTail(const std::string& brokers, const KafkaProps& props, const 
       }
     }
     if (!start.empty()) break;
-    if (deadline.passed()) throw KafkaError("topic " + topic + " does not exist on " + brokers);
+    // A topic that is still missing after a few seconds is not about to appear.
+    if (exists_by.passed()) throw KafkaError("topic " + topic + " does not exist on " + brokers);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // metadata may lag a topic's creation
   }
   TpList l(start);
