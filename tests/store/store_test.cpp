@@ -119,6 +119,24 @@ std::string binary_bytes() {
   return s;
 }
 
+// The database invariants of lockstep::verify that apply to the writes these
+// tests make up: no machine is given and their offsets are made up, so the
+// "allowed by its state machine" and "in offset order" checks are left out.
+std::vector<std::string> store_invariant_violations(const TestStoreDb& db) {
+  std::vector<std::string> out;
+  for (auto& v : test::invariant_violations(db, MachineSet{}))
+    if (v.find("allowed by its state machine") == std::string::npos && v.find("in offset order") == std::string::npos)
+      out.push_back(std::move(v));
+  return out;
+}
+
+// The event ids of dead letters, in their order.
+std::vector<std::string> event_ids(const std::vector<DeadLetterRecord>& v) {
+  std::vector<std::string> out;
+  for (const auto& d : v) out.push_back(d.event_id);
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Migrations
 // ---------------------------------------------------------------------------
@@ -406,9 +424,7 @@ TEST_P(StoreCommit, LaterWritesOfAKeyWrittenEarlierInTheSameCommitAreCasLost) {
   // The lost ones were released: retried with a fresh read they are written.
   r = s->commit({write("ev-4", "o-1", "paid", "shipped", 2, {{"n", 4}})}, {});
   EXPECT_EQ(r.applied.at(0), WriteStatus::written);
-  for (const auto& v : test::invariant_violations(db, MachineSet{}))
-    if (v.find("allowed by its state machine") == std::string::npos && v.find("in offset order") == std::string::npos)
-      ADD_FAILURE() << v;
+  for (const auto& v : store_invariant_violations(db)) ADD_FAILURE() << v;
 }
 
 // The same event id twice in one commit (a redelivered message in the same
@@ -518,10 +534,7 @@ TEST_P(StoreCommit, MixedBatchGivesEachWriteItsOwnStatus) {
   EXPECT_EQ(db.scalar("SELECT detail FROM dead_letters WHERE event_id = 'dl-old'"), "detail of dl-old");
   EXPECT_EQ(db.scalar("SELECT outcome FROM processed_events WHERE event_id = 'dl-old'"), "dead_lettered");
 
-  // No machine is given, and the writes' offsets are made up: those two checks do not apply.
-  for (const auto& v : test::invariant_violations(db, MachineSet{}))
-    if (v.find("allowed by its state machine") == std::string::npos && v.find("in offset order") == std::string::npos)
-      ADD_FAILURE() << v;
+  for (const auto& v : store_invariant_violations(db)) ADD_FAILURE() << v;
 }
 
 // "Throws DataStoreError; then nothing was written": a value PostgreSQL cannot
@@ -760,38 +773,33 @@ TEST_P(StoreDeadLetters, ListFiltersAndGet) {
           db.sql("now()", "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')") +
           ", resolved_by = 'ops', note = 'junk' WHERE event_id = 'd-3'");
 
-  auto ids = [](const std::vector<DeadLetterRecord>& v) {
-    std::vector<std::string> out;
-    for (const auto& d : v) out.push_back(d.event_id);
-    return out;
-  };
   using V = std::vector<std::string>;
   Store::DeadLetterFilter f;
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"d-1", "d-2", "d-3", "d-4", "d-5"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"d-1", "d-2", "d-3", "d-4", "d-5"}));
   f.status = "open";
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"d-1", "d-2", "d-4", "d-5"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"d-1", "d-2", "d-4", "d-5"}));
   f.status = "discarded";
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"d-3"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"d-3"}));
   f = {};
   f.reason = "version_conflict";
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"d-2", "d-3"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"d-2", "d-3"}));
   f.status = "open";
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"d-2"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"d-2"}));
   f = {};
   f.aggregate_type = kType;
   f.aggregate_id = "o-1";
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"d-2", "d-4"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"d-2", "d-4"}));
   f.aggregate_type = "invoice";
   EXPECT_TRUE(s->list_dead_letters(f).empty());
   f = {};
   f.aggregate_type = kType;
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"d-2", "d-3", "d-4", "d-5"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"d-2", "d-3", "d-4", "d-5"}));
   f = {};
   f.reason = "no_such_reason";
   EXPECT_TRUE(s->list_dead_letters(f).empty());
   f = {};
   f.limit = 2;
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"d-1", "d-2"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"d-1", "d-2"}));
 
   const auto id3 = std::stoll(db.scalar("SELECT id FROM dead_letters WHERE event_id = 'd-3'"));
   auto d3 = s->get_dead_letter(id3);
@@ -1185,24 +1193,19 @@ TEST_P(StoreOperators, ListFiltersBySinceUntilAndAfterId) {
             std::vector<WriteStatus>(5, WriteStatus::written));
   ASSERT_TRUE(s->resolve_dead_letter(dead_letter_id(db, "t-3"), {"discarded", "ops", std::nullopt, std::nullopt},
                                      [](const DeadLetterRecord&) { return true; }));
-  auto ids = [](const std::vector<DeadLetterRecord>& v) {
-    std::vector<std::string> out;
-    for (const auto& d : v) out.push_back(d.event_id);
-    return out;
-  };
   using V = std::vector<std::string>;
   Store::DeadLetterFilter f;
   f.since = "2024-03-02T00:00:00.000Z";  // inclusive
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"t-2", "t-3", "t-4", "t-5"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"t-2", "t-3", "t-4", "t-5"}));
   f.until = "2024-03-04T00:00:00.000Z";  // exclusive
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"t-2", "t-3", "t-4"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"t-2", "t-3", "t-4"}));
   f.status = "open";
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"t-2", "t-4"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"t-2", "t-4"}));
   f = {};
   f.until = "2024-03-02T12:00:00.500Z";
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"t-1", "t-2"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"t-1", "t-2"}));
   f.until = "2024-03-02T12:00:00.501Z";
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"t-1", "t-2", "t-3"})) << "millisecond precision";
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"t-1", "t-2", "t-3"})) << "millisecond precision";
   f = {};
   f.since = "2024-03-05T00:00:00.000Z";
   EXPECT_TRUE(s->list_dead_letters(f).empty());
@@ -1223,7 +1226,7 @@ TEST_P(StoreOperators, ListFiltersBySinceUntilAndAfterId) {
   f.after_id = dead_letter_id(db, "t-2");
   f.reason = "invalid_transition";
   f.since = "2024-03-03T00:00:00.000Z";
-  EXPECT_EQ(ids(s->list_dead_letters(f)), (V{"t-4", "t-5"}));
+  EXPECT_EQ(event_ids(s->list_dead_letters(f)), (V{"t-4", "t-5"}));
 }
 
 // ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "codec.hpp"
 #include "lockstep/store.hpp"
 #include "migrations.hpp"
 #include "pg_store.hpp"
@@ -46,30 +47,6 @@ bool transient_state(const std::string& s) {
   // intervention (shutdown), 58 system error, 55 lock not available, XX internal.
   return cls == "08" || cls == "40" || cls == "53" || cls == "57" || cls == "58" || cls == "55" ||
          cls == "XX" || cls == "25";
-}
-
-Json headers_to_json(const std::vector<Header>& hs) {
-  Json arr = Json::array();
-  for (const auto& h : hs) {
-    Json o = {{"name", h.name}};
-    o["value_b64"] = h.value ? Json(base64_encode(*h.value)) : Json(nullptr);
-    arr.push_back(std::move(o));
-  }
-  return arr;
-}
-
-std::vector<Header> headers_from_json(const std::string& text) {
-  std::vector<Header> out;
-  auto j = Json::parse(text, nullptr, false);
-  if (!j.is_array()) return out;
-  for (const auto& o : j) {
-    Header h;
-    h.name = o.value("name", "");
-    if (o.contains("value_b64") && o["value_b64"].is_string())
-      h.value = base64_decode(o["value_b64"].get<std::string>()).value_or("");
-    out.push_back(std::move(h));
-  }
-  return out;
 }
 
 std::optional<std::string> opt(const pqxx::field& f) {
@@ -448,9 +425,7 @@ class PgStore final : public Store {
     guarded([&] {
       pqxx::work tx(connection());
       ensure_migrations_table(tx);
-      auto applied = applied_versions(tx);
-      for (const auto& m : migrations())
-        out.push_back({m.version, m.name, std::find(applied.begin(), applied.end(), m.version) != applied.end()});
+      out = migration_statuses(migrations(), applied_versions(tx));
       tx.commit();
     });
     return out;
@@ -464,7 +439,7 @@ class PgStore final : public Store {
       ensure_migrations_table(tx);
       auto applied = applied_versions(tx);
       for (const auto& m : migrations()) {
-        if (std::find(applied.begin(), applied.end(), m.version) != applied.end()) continue;
+        if (is_applied(applied, m.version)) continue;
         tx.exec(m.up);
         tx.exec_params("INSERT INTO lockstep_schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name);
         done.push_back({m.version, m.name, true});
@@ -484,13 +459,10 @@ class PgStore final : public Store {
       auto applied = applied_versions(tx);
       std::sort(applied.rbegin(), applied.rend());
       for (int k = 0; k < n && k < static_cast<int>(applied.size()); ++k) {
-        const auto v = applied[k];
-        auto it = std::find_if(migrations().begin(), migrations().end(), [&](const Migration& m) { return m.version == v; });
-        if (it == migrations().end())
-          throw std::runtime_error("database has migration " + std::to_string(v) + " which this build does not know");
-        tx.exec(it->down);
-        tx.exec_params("DELETE FROM lockstep_schema_migrations WHERE version = $1", v);
-        done.push_back({it->version, it->name, false});
+        const auto& m = known_migration(migrations(), applied[k]);
+        tx.exec(m.down);
+        tx.exec_params("DELETE FROM lockstep_schema_migrations WHERE version = $1", m.version);
+        done.push_back({m.version, m.name, false});
       }
       tx.commit();
     });
@@ -595,11 +567,6 @@ class PgStore final : public Store {
   static std::string strip_newlines(std::string s) {
     s.erase(std::remove_if(s.begin(), s.end(), [](char c) { return c == '\n' || c == '\r'; }), s.end());
     return s;
-  }
-
-  static std::string first_line(const std::string& s) {
-    auto p = s.find('\n');
-    return p == std::string::npos ? s : s.substr(0, p);
   }
 
   static void ensure_migrations_table(pqxx::work& tx) {

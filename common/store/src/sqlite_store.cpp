@@ -21,6 +21,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "codec.hpp"
+#include "lockstep/sqlite_handle.hpp"
 #include "lockstep/store.hpp"
 #include "migrations.hpp"
 #include "sqlite_store.hpp"
@@ -45,15 +47,6 @@ class SqliteError : public std::runtime_error {
  private:
   int code_;
 };
-
-struct DbClose {
-  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
-};
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
-};
-using DbHandle = std::unique_ptr<sqlite3, DbClose>;
-using StmtHandle = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
 
 [[noreturn]] void fail(sqlite3* db, int rc, const std::string& what) {
   const int code = db ? sqlite3_extended_errcode(db) : rc;
@@ -127,33 +120,13 @@ class Stmt {
   sqlite3_stmt* s_;
 };
 
-Json headers_to_json(const std::vector<Header>& hs) {
-  Json arr = Json::array();
-  for (const auto& h : hs) {
-    Json o = {{"name", h.name}};
-    o["value_b64"] = h.value ? Json(base64_encode(*h.value)) : Json(nullptr);
-    arr.push_back(std::move(o));
-  }
-  return arr;
-}
-
-std::vector<Header> headers_from_json(const std::string& text) {
-  std::vector<Header> out;
-  auto j = Json::parse(text, nullptr, false);
-  if (!j.is_array()) return out;
-  for (const auto& o : j) {
-    Header h;
-    h.name = o.value("name", "");
-    if (o.contains("value_b64") && o["value_b64"].is_string())
-      h.value = base64_decode(o["value_b64"].get<std::string>()).value_or("");
-    out.push_back(std::move(h));
-  }
-  return out;
-}
-
 // JSON text as stored: invalid UTF-8 replaced (as the PostgreSQL store's batch
 // document does), so the column always holds valid JSON.
 std::string json_text(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::optional<std::string> opt_json_text(const std::optional<Json>& j) {
+  if (!j) return std::nullopt;
+  return json_text(*j);
+}
 
 // A text value as stored: invalid UTF-8 replaced by U+FFFD, like on PostgreSQL,
 // where every text travels inside the batch's JSON document.
@@ -209,11 +182,6 @@ void check_storable(const std::vector<AppliedWrite>& applied, const std::vector<
   }
 }
 
-std::string first_line(const std::string& s) {
-  auto p = s.find('\n');
-  return p == std::string::npos ? s : s.substr(0, p);
-}
-
 const char* kDeadLetterColumns =
     "SELECT id, event_id, reason, detail, aggregate_type, aggregate_id, event, raw, kafka_key, headers, conflict, "
     "source_topic, source_partition, source_offset, source_timestamp, consumer_group, attempts, status, created_at, "
@@ -245,6 +213,23 @@ DeadLetterRecord record_from_row(const Stmt& s) {
   d.note = s.opt_text(21);
   d.replay_event_id = s.opt_text(22);
   return d;
+}
+
+// The dead_letters columns that commit() and import_dead_letters() both fill,
+// ?1..?16 in this order (bind_dead_letter); created_at is ?17.
+const std::string kDeadLetterInsert =
+    "INSERT INTO dead_letters (event_id, reason, detail, aggregate_type, aggregate_id, event, raw, kafka_key, headers, "
+    "conflict, source_topic, source_partition, source_offset, source_timestamp, consumer_group, attempts, created_at";
+
+// Binds ?1..?16 of kDeadLetterInsert from a DeadLetterWrite or a
+// DeadLetterRecord (fields of the same names); `reason` as it is stored.
+template <class Dead>
+void bind_dead_letter(Stmt& s, const Dead& d, const std::string& reason) {
+  s.bind(1, clean(d.event_id)).bind(2, reason).bind(3, clean(d.detail)).bind(4, clean(d.aggregate_type));
+  s.bind(5, clean(d.aggregate_id)).bind(6, opt_json_text(d.event)).blob(7, d.raw).blob(8, d.kafka_key);
+  s.bind(9, json_text(headers_to_json(d.headers))).bind(10, opt_json_text(d.conflict));
+  s.bind(11, clean(d.src.topic)).bind(12, d.src.partition).bind(13, d.src.offset).bind(14, d.src.timestamp_ms);
+  s.bind(15, clean(d.consumer_group)).bind(16, d.attempts);
 }
 
 std::string random_token() {
@@ -413,24 +398,11 @@ class SqliteStore final : public Store {
           s.bind(5, d.version).bind(6, clean(d.state)).bind(7, now);
           if (s.run() == 0) continue;
         }
-        auto s = stmt(
-            "INSERT INTO dead_letters (event_id, reason, detail, aggregate_type, aggregate_id, event, raw, kafka_key, "
-            "headers, conflict, source_topic, source_partition, source_offset, source_timestamp, consumer_group, "
-            "attempts, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-            "?17) ON CONFLICT (event_id) DO NOTHING");
-        s.bind(1, event_id).bind(2, reason).bind(3, clean(d.detail)).bind(4, clean(d.aggregate_type));
-        s.bind(5, clean(d.aggregate_id));
-        if (d.event)
-          s.bind(6, json_text(*d.event));
-        else
-          s.null(6);
-        s.blob(7, d.raw).blob(8, d.kafka_key).bind(9, json_text(headers_to_json(d.headers)));
-        if (d.conflict)
-          s.bind(10, json_text(*d.conflict));
-        else
-          s.null(10);
-        s.bind(11, clean(d.src.topic)).bind(12, d.src.partition).bind(13, d.src.offset).bind(14, d.src.timestamp_ms);
-        s.bind(15, clean(d.consumer_group)).bind(16, d.attempts).bind(17, now);
+        auto s = stmt(kDeadLetterInsert +
+                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
+                      "ON CONFLICT (event_id) DO NOTHING");
+        bind_dead_letter(s, d, reason);
+        s.bind(17, now);
         s.run();
         res.dead[i] = WriteStatus::written;
       }
@@ -568,24 +540,11 @@ class SqliteStore final : public Store {
       for (std::size_t i = 0; i < recs.size(); ++i) {
         const auto& d = recs[i];
         const auto created = d.created_at.empty() ? now : timestamp(d.created_at, "created_at");
-        auto s = stmt(
-            "INSERT INTO dead_letters (event_id, reason, aggregate_type, aggregate_id, detail, event, raw, kafka_key, "
-            "headers, conflict, source_topic, source_partition, source_offset, source_timestamp, consumer_group, "
-            "attempts, status, created_at, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-            "?13, ?14, ?15, ?16, 'open', ?17, ?18) ON CONFLICT (event_id) DO NOTHING");
-        s.bind(1, clean(d.event_id)).bind(2, clean(d.reason)).bind(3, clean(d.aggregate_type));
-        s.bind(4, clean(d.aggregate_id)).bind(5, clean(d.detail));
-        if (d.event)
-          s.bind(6, json_text(*d.event));
-        else
-          s.null(6);
-        s.blob(7, d.raw).blob(8, d.kafka_key).bind(9, json_text(headers_to_json(d.headers)));
-        if (d.conflict)
-          s.bind(10, json_text(*d.conflict));
-        else
-          s.null(10);
-        s.bind(11, clean(d.src.topic)).bind(12, d.src.partition).bind(13, d.src.offset).bind(14, d.src.timestamp_ms);
-        s.bind(15, clean(d.consumer_group)).bind(16, d.attempts).bind(17, created).bind(18, now);
+        auto s = stmt(kDeadLetterInsert +
+                      ", status, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                      "?15, ?16, ?17, 'open', ?18) ON CONFLICT (event_id) DO NOTHING");
+        bind_dead_letter(s, d, clean(d.reason));
+        s.bind(17, created).bind(18, now);
         if (s.run() == 1) out[i] = WriteStatus::written;
       }
       tx.commit();
@@ -603,12 +562,9 @@ class SqliteStore final : public Store {
   std::vector<MigrationStatus> migration_status() override {
     std::vector<MigrationStatus> out;
     guarded([&] {
-      out.clear();
       Tx tx(*this);
       ensure_migrations_table();
-      const auto applied = applied_versions();
-      for (const auto& m : sqlite_migrations())
-        out.push_back({m.version, m.name, std::find(applied.begin(), applied.end(), m.version) != applied.end()});
+      out = migration_statuses(sqlite_migrations(), applied_versions());
       tx.commit();
     });
     return out;
@@ -624,7 +580,7 @@ class SqliteStore final : public Store {
       ensure_migrations_table();
       const auto applied = applied_versions();
       for (const auto& m : sqlite_migrations()) {
-        if (std::find(applied.begin(), applied.end(), m.version) != applied.end()) continue;
+        if (is_applied(applied, m.version)) continue;
         exec(m.up);
         auto s = stmt("INSERT INTO lockstep_schema_migrations (version, name, applied_at) VALUES (?1, ?2, " +
                       std::string(kNow) + ")");
@@ -647,15 +603,11 @@ class SqliteStore final : public Store {
       auto applied = applied_versions();
       std::sort(applied.rbegin(), applied.rend());
       for (int k = 0; k < n && k < static_cast<int>(applied.size()); ++k) {
-        const auto v = applied[k];
-        const auto& all = sqlite_migrations();
-        auto it = std::find_if(all.begin(), all.end(), [&](const Migration& m) { return m.version == v; });
-        if (it == all.end())
-          throw std::runtime_error("database has migration " + std::to_string(v) + " which this build does not know");
-        exec(it->down);
+        const auto& m = known_migration(sqlite_migrations(), applied[k]);
+        exec(m.down);
         auto s = stmt("DELETE FROM lockstep_schema_migrations WHERE version = ?1");
-        s.bind(1, v).run();
-        done.push_back({it->version, it->name, false});
+        s.bind(1, m.version).run();
+        done.push_back({m.version, m.name, false});
       }
       tx.commit();
     });
@@ -708,7 +660,7 @@ class SqliteStore final : public Store {
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                    nullptr);
-    DbHandle h(raw);  // owns it even when opening failed
+    SqliteHandle h(raw);  // owns it even when opening failed
     if (rc != SQLITE_OK) fail(raw, rc, "cannot open database " + path_);
     sqlite3_extended_result_codes(raw, 1);
     sqlite3_busy_timeout(raw, kBusyTimeoutMs);
@@ -739,7 +691,7 @@ class SqliteStore final : public Store {
       sqlite3_stmt* raw = nullptr;
       const int rc = sqlite3_prepare_v3(d, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &raw,
                                         nullptr);
-      StmtHandle h(raw);
+      SqliteStmtHandle h(raw);
       if (rc != SQLITE_OK) {
         const std::string msg = sqlite3_errmsg(d);
         if (msg.rfind("no such table", 0) == 0 || msg.rfind("no such column", 0) == 0)
@@ -834,10 +786,10 @@ class SqliteStore final : public Store {
 
   std::string path_;
   std::string owner_;  // this store's name on relay leases
-  DbHandle db_;
+  SqliteHandle db_;
   // Declared after db_: destroyed first, so statements are finalized before the
   // connection closes.
-  std::map<std::string, StmtHandle> stmts_;
+  std::map<std::string, SqliteStmtHandle> stmts_;
 };
 
 std::unique_ptr<Store> make_sqlite_store(const std::string& url) { return std::make_unique<SqliteStore>(url); }

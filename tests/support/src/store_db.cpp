@@ -8,19 +8,11 @@
 #include <memory>
 #include <stdexcept>
 
+#include "lockstep/sqlite_handle.hpp"
 #include "lockstep/store.hpp"
 
 namespace lockstep::test {
 namespace {
-
-struct DbClose {
-  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
-};
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
-};
-using DbHandle = std::unique_ptr<sqlite3, DbClose>;
-using StmtHandle = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
 
 // concat_ws(sep, ...) as PostgreSQL has it (SQLite has it only from 3.44):
 // the non-NULL arguments as text, joined by sep.
@@ -45,10 +37,10 @@ void concat_ws(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   sqlite3_result_text(ctx, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
 }
 
-DbHandle open_sqlite(const std::string& file) {
+SqliteHandle open_sqlite(const std::string& file) {
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
-  DbHandle db(raw);
+  SqliteHandle db(raw);
   if (rc != SQLITE_OK)
     throw std::runtime_error("sqlite open " + file + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   sqlite3_busy_timeout(raw, 10000);
@@ -63,7 +55,7 @@ std::vector<std::vector<std::optional<std::string>>> sqlite_rows(const std::stri
   sqlite3_stmt* raw = nullptr;
   if (sqlite3_prepare_v2(db.get(), sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
     throw std::runtime_error("sqlite: " + std::string(sqlite3_errmsg(db.get())) + " in: " + sql);
-  StmtHandle st(raw);
+  SqliteStmtHandle st(raw);
   std::vector<std::vector<std::optional<std::string>>> out;
   for (;;) {
     const int rc = sqlite3_step(st.get());
