@@ -20,13 +20,11 @@ int cmd_run(Args& args) {
   Config cfg = load(args, o);
   if (!args.positionals().empty()) throw UsageError("run takes no arguments");
   if (cfg.database.url.rfind("sqlite:", 0) == 0) {
-    // The embedded store: every connection of the worker must open the same file.
-    std::string path = cfg.database.url.substr(7);
-    if (path.rfind("//", 0) == 0) path = path.substr(2);
-    if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0)
-      throw ConfigError("database.url",
-                        "database.url: the worker needs a SQLite database file (sqlite:///absolute/path.db or "
-                        "sqlite:relative/path.db), not an in-memory database");
+    try {
+      (void)sqlite_path(cfg.database.url);  // every connection of the worker must open the same file
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError("database.url", e.what());
+    }
   }
   try {
     Producer probe(cfg.kafka.brokers, cfg.kafka.properties);  // validates kafka.properties

@@ -1,12 +1,18 @@
 // lockstep::verify and `lockstep verify`: a history made by the real worker
-// (mock cluster + PostgreSQL) passes every check, and each kind of damage to a
-// copy of it is caught by the check that names it.
+// (mock cluster + PostgreSQL, and the same on a SQLite file) passes every check,
+// and each kind of damage to a copy of it is caught by the check that names it,
+// on both databases.
 #include <gtest/gtest.h>
 
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <filesystem>
 #include <thread>
 
 #include "lockstep/kafka.hpp"
+#include "lockstep/sqlite_handle.hpp"
+#include "lockstep/store.hpp"
 #include "lockstep/test/support.hpp"
 #include "lockstep/verify.hpp"
 #include "lockstep/worker.hpp"
@@ -67,32 +73,73 @@ class VerifyTest : public ::testing::Test {
     for (const auto& d : p.send(msgs, 30s)) ASSERT_TRUE(d.error.empty()) << d.error;
     expected_outcomes = 6 * 6 + 2;  // the duplicate of each key has no row of its own
 
-    auto metrics = std::make_shared<Metrics>();
-    Worker w(*cfg, metrics);
-    std::atomic<bool> stop{false};
-    std::thread t([&] { w.run(stop); });
-    const bool done = poll_until(60s, [&] {
+    ASSERT_TRUE(run_worker(*cfg, [] {
       return std::stol(db->scalar("SELECT count(*) FROM processed_events")) >= expected_outcomes &&
              db->scalar("SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == "0";
-    });
-    stop = true;
-    t.join();
-    ASSERT_TRUE(done) << "the worker did not finish the history";
+    })) << "the worker did not finish the history";
     events = read_topics(cfg->kafka.brokers, {}, {"transitions.bot", "transitions.api"}, 30s);
     dead = read_topics(cfg->kafka.brokers, {}, {"transitions.dlq"}, 30s);
+
+    // The same history on the embedded store: a second group reads the same topics
+    // into a SQLite file (its dead letters go to a topic of their own).
+    cluster->create_topic("transitions.dlq.sqlite", 1);
+    sqlite_dir = std::filesystem::temp_directory_path() / ("lockstep-verify-" + test::unique_suffix());
+    std::filesystem::create_directories(sqlite_dir);
+    sqlite_cfg = std::make_unique<Config>(*cfg);
+    sqlite_cfg->kafka.group_id = "verify-sqlite-" + test::unique_suffix();
+    sqlite_cfg->kafka.dead_letter_topic = "transitions.dlq.sqlite";
+    sqlite_cfg->database.url = "sqlite://" + (sqlite_dir / "history.db").string();
+    open_store(sqlite_cfg->database.url)->migrate_up();
+    ASSERT_TRUE(run_worker(*sqlite_cfg, [] {
+      return sqlite_count("SELECT count(*) FROM processed_events") >= expected_outcomes &&
+             sqlite_count("SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0;
+    })) << "the worker did not finish the history on SQLite";
+    sqlite_dead = read_topics(cfg->kafka.brokers, {}, {"transitions.dlq.sqlite"}, 30s);
   }
   static void TearDownTestSuite() {
     db.reset();
     cluster.reset();
     cfg.reset();
+    sqlite_cfg.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(sqlite_dir, ec);
   }
 
-  std::vector<InvariantCheck> run(const TestDb& on, const std::vector<Message>& in,
+  // Runs a worker with `c` until `done` holds (or 60 s pass); returns whether it did.
+  static bool run_worker(const Config& c, const std::function<bool()>& done) {
+    auto metrics = std::make_shared<Metrics>();
+    Worker w(c, metrics);
+    std::atomic<bool> stop{false};
+    std::thread t([&] { w.run(stop); });
+    const bool ok = poll_until(60s, done);
+    stop = true;
+    t.join();
+    return ok;
+  }
+
+  // SQL on a SQLite file (the tests' damage; counts).
+  static void sqlite_exec(const std::string& file, const std::string& sql) {
+    sqlite3* raw = nullptr;
+    sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+    SqliteHandle h(raw);
+    ASSERT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(raw) << ": " << sql;
+  }
+  static long sqlite_count(const std::string& sql) {
+    sqlite3* raw = nullptr;
+    sqlite3_open_v2((sqlite_dir / "history.db").c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+    SqliteHandle h(raw);
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(raw, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) return -1;
+    SqliteStmtHandle sh(st);
+    return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  }
+
+  std::vector<InvariantCheck> run(const std::string& url, const std::vector<Message>& in,
                                   const std::vector<Message>& dl) {
     VerifyInputs vi;
     vi.events = in;
     vi.dead_letters = dl;
-    auto r = verify(on.url(), cfg->machines, vi);
+    auto r = verify(url, cfg->machines, vi);
     EXPECT_EQ(r.size(), static_cast<std::size_t>(kChecks));
     return r;
   }
@@ -108,17 +155,23 @@ class VerifyTest : public ::testing::Test {
   static inline std::unique_ptr<Config> cfg;
   static inline long expected_outcomes = 0;
   static inline std::vector<Message> events, dead;
+  static inline std::unique_ptr<Config> sqlite_cfg;
+  static inline std::filesystem::path sqlite_dir;
+  static inline std::vector<Message> sqlite_dead;
 };
 
 TEST_F(VerifyTest, HistoryMadeByTheWorkerPassesEveryCheck) {
   ASSERT_EQ(events.size(), 6u * 7 + 2);
-  const auto r = run(*db, events, dead);
-  for (const auto& c : r) {
-    EXPECT_TRUE(c.ok()) << format(c);
-    EXPECT_FALSE(c.skipped) << format(c);
-    EXPECT_GT(c.checked, 0) << format(c);
+  for (const auto& url : {db->url(), sqlite_cfg->database.url}) {
+    SCOPED_TRACE(url);
+    const auto r = run(url, events, url == db->url() ? dead : sqlite_dead);
+    for (const auto& c : r) {
+      EXPECT_TRUE(c.ok()) << format(c);
+      EXPECT_FALSE(c.skipped) << format(c);
+      EXPECT_GT(c.checked, 0) << format(c);
+    }
+    EXPECT_EQ(r[kOutcomes].checked, expected_outcomes) << describe(r);
   }
-  EXPECT_EQ(r[kOutcomes].checked, expected_outcomes) << describe(r);
 }
 
 TEST_F(VerifyTest, EachKindOfDamageIsCaughtByItsCheck) {
@@ -161,7 +214,21 @@ TEST_F(VerifyTest, EachKindOfDamageIsCaughtByItsCheck) {
     auto in = events;
     auto dl = dead;
     if (c.inputs) c.inputs(in, dl);
-    const auto r = run(copy, in, dl);
+    const auto r = run(copy.url(), in, dl);
+    ASSERT_EQ(r.size(), static_cast<std::size_t>(kChecks));
+    EXPECT_FALSE(r[c.check].ok()) << describe(r);
+    EXPECT_GE(r[c.check].violations, 1) << describe(r);
+  }
+  // The same damage on a copy of the SQLite history.
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string("sqlite: ") + c.what);
+    const auto file = sqlite_dir / ("copy-" + test::unique_suffix() + ".db");
+    std::filesystem::copy_file(sqlite_dir / "history.db", file);
+    if (!c.sql.empty()) sqlite_exec(file.string(), c.sql);
+    auto in = events;
+    auto dl = sqlite_dead;
+    if (c.inputs) c.inputs(in, dl);
+    const auto r = run("sqlite://" + file.string(), in, dl);
     ASSERT_EQ(r.size(), static_cast<std::size_t>(kChecks));
     EXPECT_FALSE(r[c.check].ok()) << describe(r);
     EXPECT_GE(r[c.check].violations, 1) << describe(r);

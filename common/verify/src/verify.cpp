@@ -1,11 +1,10 @@
 #include "lockstep/verify.hpp"
 
-#include <pqxx/pqxx>
-
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "lockstep/sql_reader.hpp"
 #include "lockstep/work.hpp"
 
 namespace lockstep {
@@ -13,14 +12,14 @@ namespace {
 
 // One check whose violations are the rows of `violating_sql` (first column:
 // an id for the examples) out of `checked_sql`'s count.
-InvariantCheck sql_check(pqxx::transaction_base& tx, std::string name, const std::string& checked_sql,
+InvariantCheck sql_check(SqlReader& db, std::string name, const std::string& checked_sql,
                          const std::string& violating_sql) {
   InvariantCheck c;
   c.name = std::move(name);
-  c.checked = tx.exec(checked_sql)[0][0].as<long>();
-  const auto r = tx.exec("SELECT count(*) OVER (), v.* FROM (" + violating_sql + ") v LIMIT 5");
-  if (!r.empty()) c.violations = r[0][0].as<long>();
-  for (const auto& row : r) c.examples.push_back(row[1].is_null() ? "(null)" : row[1].as<std::string>());
+  c.checked = std::stol(db.query(checked_sql).at(0).at(0).value_or("0"));
+  const auto r = db.query("SELECT count(*) OVER (), v.* FROM (" + violating_sql + ") v LIMIT 5");
+  if (!r.empty()) c.violations = std::stol(r[0][0].value_or("0"));
+  for (const auto& row : r) c.examples.push_back(row[1].value_or("(null)"));
   return c;
 }
 
@@ -35,9 +34,12 @@ std::optional<std::string> header(const Message& m, const std::string& name) {
 std::vector<InvariantCheck> verify(const std::string& database_url, const MachineSet& machines,
                                    const VerifyInputs& in) {
   std::vector<InvariantCheck> out;
-  pqxx::connection conn(database_url);
-  // One consistent snapshot for every query.
-  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
+  // One consistent snapshot for every query. On PostgreSQL it plans whole-table
+  // joins (hash or merge), never a scan per row: on a database whose statistics
+  // are stale (a fresh one, after a restart) a nested loop over two large tables
+  // would take hours.
+  const auto reader = open_reader(database_url);
+  auto& tx = *reader;
 
   // 1. Every input event has exactly one outcome (processed_events' primary
   //    key makes "more than one" impossible; "none" is what can go wrong).
@@ -54,21 +56,17 @@ std::vector<InvariantCheck> verify(const std::string& database_url, const Machin
         ids.insert(idempotency_key_for(parse_event(m.value, m.key, in.limits), src));
       }
       c.checked = static_cast<long>(ids.size());
-      const auto r = tx.exec_params(
-          "SELECT k FROM jsonb_array_elements_text($1::jsonb) k "
-          "WHERE NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.event_id = k)",
-          nlohmann::json(ids).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      const bool pg = std::string(tx.dialect()) == "postgresql";
+      const auto r = tx.query(std::string(pg ? "SELECT k FROM jsonb_array_elements_text($1::jsonb) k"
+                                             : "SELECT value AS k FROM json_each($1)") +
+                                  " WHERE NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.event_id = k)",
+                              nlohmann::json(ids).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       c.violations = static_cast<long>(r.size());
-      for (std::size_t i = 0; i < r.size() && i < 5; ++i) c.examples.push_back(r[i][0].as<std::string>());
+      for (std::size_t i = 0; i < r.size() && i < 5; ++i) c.examples.push_back(r[i][0].value_or("(null)"));
       c.note = std::to_string(in.events->size()) + " messages";
     }
     out.push_back(std::move(c));
   }
-
-  // Whole-table joins (hash or merge), never a scan per row: on a database
-  // whose statistics are stale (a fresh one, after a restart) a nested loop
-  // over two large tables would take hours.
-  tx.exec("SET LOCAL enable_nestloop = off");
 
   // 2. applied <=> exactly one audit row (transition_audit.event_id is unique).
   out.push_back(sql_check(
@@ -129,19 +127,19 @@ std::vector<InvariantCheck> verify(const std::string& database_url, const Machin
     InvariantCheck c;
     c.name = "every audited transition is allowed by its state machine";
     for (const auto& row :
-         tx.exec("SELECT event_id, aggregate_type, transition, from_state, to_state FROM transition_audit")) {
+         tx.query("SELECT event_id, aggregate_type, transition, from_state, to_state FROM transition_audit")) {
       ++c.checked;
-      const auto type = row[1].as<std::string>();
-      const auto tr = row[2].as<std::string>();
-      const bool exists = !row[3].is_null();
-      const auto from = exists ? row[3].as<std::string>() : std::string();
+      const auto type = row[1].value_or("");
+      const auto tr = row[2].value_or("");
+      const bool exists = row[3].has_value();
+      const auto from = row[3].value_or("");
       const auto m = machines.find(type);
       bool ok = m != machines.end() && transition_allowed(m->second, tr, exists, from);
       if (ok) {
         const auto& t = m->second.transitions.at(tr);
-        ok = row[4].as<std::string>() == (t.to ? *t.to : from);
+        ok = row[4].value_or("") == (t.to ? *t.to : from);
       }
-      if (!ok && c.violations++ < 5) c.examples.push_back(row[0].as<std::string>());
+      if (!ok && c.violations++ < 5) c.examples.push_back(row[0].value_or("(null)"));
     }
     out.push_back(std::move(c));
   }
@@ -163,7 +161,7 @@ std::vector<InvariantCheck> verify(const std::string& database_url, const Machin
           ++without_id;
       }
       std::set<std::string> rows;
-      for (const auto& row : tx.exec("SELECT event_id FROM dead_letters")) rows.insert(row[0].as<std::string>());
+      for (const auto& row : tx.query("SELECT event_id FROM dead_letters")) rows.insert(row[0].value_or(""));
       c.checked = static_cast<long>(rows.size() + on_topic.size());
       auto bad = [&](const std::string& id) {
         if (c.violations++ < 5) c.examples.push_back(id);
@@ -180,7 +178,6 @@ std::vector<InvariantCheck> verify(const std::string& database_url, const Machin
     }
     out.push_back(std::move(c));
   }
-  tx.commit();
   return out;
 }
 

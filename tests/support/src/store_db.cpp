@@ -1,4 +1,5 @@
 #include "lockstep/test/store_db.hpp"
+#include "lockstep/verify.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -124,62 +125,9 @@ void TestStoreDb::exec(const std::string& sql) const {
 }
 
 std::vector<std::string> invariant_violations(const TestStoreDb& db, const MachineSet& machines) {
-  if (!db.sqlite()) return invariant_violations(db.pg(), machines);
   std::vector<std::string> out;
-  auto check = [&](const std::string& name, const std::string& violating_sql) {
-    const auto rows = sqlite_rows(db.file(), violating_sql);
-    if (rows.empty()) return;
-    std::string s = "FAIL  " + name + ": " + std::to_string(rows.size()) + " violations; e.g.";
-    for (std::size_t i = 0; i < rows.size() && i < 5; ++i) s += " " + rows[i][0].value_or("(null)");
-    out.push_back(s);
-  };
-  check("applied outcomes have exactly one audit row, audit rows an applied outcome",
-        "SELECT p.event_id FROM processed_events p LEFT JOIN transition_audit t USING (event_id) "
-        "WHERE p.outcome = 'applied' AND t.event_id IS NULL "
-        "UNION ALL SELECT t.event_id FROM transition_audit t LEFT JOIN processed_events p USING (event_id) "
-        "WHERE p.event_id IS NULL OR p.outcome <> 'applied'");
-  check("dead-lettered outcomes have exactly one dead_letters row, rows a dead-lettered outcome",
-        "SELECT p.event_id FROM processed_events p LEFT JOIN dead_letters d USING (event_id) "
-        "WHERE p.outcome = 'dead_lettered' AND d.event_id IS NULL "
-        "UNION ALL SELECT d.event_id FROM dead_letters d LEFT JOIN processed_events p USING (event_id) "
-        "WHERE p.event_id IS NULL OR p.outcome <> 'dead_lettered'");
-  check("audit versions are exactly 1..version per aggregate",
-        "SELECT a.aggregate_type || ':' || a.aggregate_id FROM aggregates a LEFT JOIN ("
-        "  SELECT aggregate_type, aggregate_id, count(*) AS n, count(DISTINCT to_version) AS d, "
-        "         min(to_version) AS lo, max(to_version) AS hi FROM transition_audit "
-        "  GROUP BY aggregate_type, aggregate_id) s USING (aggregate_type, aggregate_id) "
-        "WHERE s.n IS NOT a.version OR s.d IS NOT a.version OR s.lo IS NOT 1 OR s.hi IS NOT a.version "
-        "UNION ALL SELECT DISTINCT t.aggregate_type || ':' || t.aggregate_id FROM transition_audit t "
-        "LEFT JOIN aggregates a USING (aggregate_type, aggregate_id) WHERE a.aggregate_id IS NULL");
-  check("each audit row's from_state is the previous row's to_state, the aggregate's state the last",
-        "SELECT t.event_id FROM transition_audit t LEFT JOIN transition_audit p "
-        "ON p.aggregate_type = t.aggregate_type AND p.aggregate_id = t.aggregate_id AND p.to_version = t.from_version "
-        "WHERE (t.from_version > 0 AND (p.id IS NULL OR p.to_state IS NOT t.from_state)) "
-        "OR (t.from_version = 0 AND t.from_state IS NOT NULL) "
-        "UNION ALL SELECT a.aggregate_type || ':' || a.aggregate_id FROM aggregates a JOIN transition_audit t "
-        "ON t.aggregate_type = a.aggregate_type AND t.aggregate_id = a.aggregate_id AND t.to_version = a.version "
-        "WHERE t.to_state <> a.state");
-  check("within a source partition, a key's events were applied in offset order",
-        "SELECT event_id FROM (SELECT event_id, source_offset, lag(source_offset) OVER ("
-        "  PARTITION BY aggregate_type, aggregate_id, source_topic, source_partition ORDER BY to_version) AS prev "
-        "  FROM transition_audit WHERE source_topic <> '') x WHERE prev >= source_offset");
-  long bad = 0;
-  std::string examples;
-  for (const auto& row :
-       sqlite_rows(db.file(), "SELECT event_id, aggregate_type, transition, from_state, to_state FROM transition_audit")) {
-    const bool exists = row[3].has_value();
-    const auto from = row[3].value_or("");
-    const auto m = machines.find(*row[1]);
-    bool ok = m != machines.end() && transition_allowed(m->second, *row[2], exists, from);
-    if (ok) {
-      const auto& t = m->second.transitions.at(*row[2]);
-      ok = *row[4] == (t.to ? *t.to : from);
-    }
-    if (!ok && bad++ < 5) examples += " " + *row[0];
-  }
-  if (bad > 0)
-    out.push_back("FAIL  every audited transition is allowed by its state machine: " + std::to_string(bad) +
-                  " violations; e.g." + examples);
+  for (const auto& c : verify(db.url(), machines, {}))
+    if (!c.ok()) out.push_back(format(c));
   return out;
 }
 

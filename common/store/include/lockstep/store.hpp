@@ -187,6 +187,10 @@ class Store {
 // embedded store). Throws TransientStoreError when the database is unreachable.
 std::unique_ptr<Store> open_store(const std::string& url);
 
+// The file path of a sqlite: URL; throws std::invalid_argument when it has none or
+// names an in-memory database (each connection would get its own).
+std::string sqlite_path(const std::string& url);
+
 // Highest migration version this build knows.
 int latest_schema_version();
 

@@ -32,7 +32,8 @@ struct VerifyInputs {
 };
 
 // Runs every check against the database at `database_url` (read-only, one
-// snapshot). Throws (pqxx / std::runtime_error) when the database cannot be read.
+// snapshot; PostgreSQL or SQLite). Throws (TransientStoreError, std::runtime_error) when the
+// database cannot be read.
 std::vector<InvariantCheck> verify(const std::string& database_url, const MachineSet& machines,
                                    const VerifyInputs& inputs);
 

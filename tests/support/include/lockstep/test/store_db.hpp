@@ -63,11 +63,8 @@ class TestStoreDb {
   std::string url_;
 };
 
-// The database-side invariants of lockstep::verify (one line per violation,
-// empty = all hold). PostgreSQL: verify() itself. SQLite: the same checks in
-// SQLite's dialect (outcome rows vs audit/dead-letter rows, audit versions
-// exactly 1..version, one state chain, offset order per source partition, every
-// audited transition allowed by its machine).
+// The database-side checks of lockstep::verify on either backend: one line per
+// violated invariant (empty = all hold).
 std::vector<std::string> invariant_violations(const TestStoreDb& db, const MachineSet& machines);
 
 }  // namespace lockstep::test
