@@ -17,11 +17,19 @@
 #include <boost/beast/http.hpp>
 #pragma GCC diagnostic pop
 
+#include <sys/socket.h>
+
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "lockstep/metrics.hpp"
 #include "lockstep/test/support.hpp"
@@ -97,6 +105,32 @@ Reply fetch(unsigned short port, const std::string& target, http::verb verb = ht
   socket.shutdown(tcp::socket::shutdown_both, ignored);
   socket.close(ignored);
   return reply;
+}
+
+// Status of GET `target` on a fresh connection, or 0 when the server closed it instead of answering.
+unsigned try_fetch(unsigned short port, const std::string& target) {
+  try {
+    return fetch(port, target).status;
+  } catch (const boost::system::system_error&) {
+    return 0;
+  }
+}
+
+// Number of this process's open file descriptors (the server under test runs in-process).
+std::size_t open_fds() {
+  std::size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)entry;
+    ++n;
+  }
+  return n;
+}
+
+// Whether the peer has closed `socket` (end of stream or a reset is waiting), without blocking.
+bool closed_by_peer(tcp::socket& socket) {
+  char byte;
+  const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 // ---------------------------------------------------------------- families
@@ -338,6 +372,154 @@ TEST(MetricsServer, IdleConnectionDoesNotBlockOthers) {
   auto idle = connect(ioc, server.port());
   asio::write(idle, asio::buffer(std::string("GET /metr")));  // half a request, never finished
   EXPECT_EQ(fetch(server.port(), "/healthz").status, 200u);
+}
+
+TEST(MetricsServer, ConnectionsBeyondTheCapAreClosedAndDescriptorsStayBounded) {
+  using namespace std::chrono_literals;
+  Metrics m;
+  lockstep::MetricsServerLimits limits;  // the default cap
+  // Long enough that the connections held at the cap are still open when descriptors are
+  // counted, short enough that they are cut (and the server reachable again) within the test.
+  limits.request_timeout = 3s;
+  MetricsServer server("127.0.0.1:0", m, [] { return true; }, limits);
+  const std::size_t cap = limits.max_connections;
+  ASSERT_EQ(cap, 64u);
+  constexpr std::size_t kExtra = 50;
+
+  asio::io_context ioc;
+  tcp::socket warm_up(ioc);  // makes the client side's reactor descriptors part of the baseline
+  warm_up.open(tcp::v4());
+  ASSERT_EQ(fetch(server.port(), "/healthz").status, 200u);
+  ASSERT_TRUE(lockstep::test::poll_until(5s, [&] { return server.open_connections() == 0; }));
+  const auto baseline = open_fds();
+
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<tcp::socket> clients;
+  for (std::size_t i = 0; i < cap + kExtra; ++i) clients.push_back(connect(ioc, server.port()));
+  std::vector<bool> closed(clients.size(), false);
+  auto count_closed = [&] {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      if (!closed[i]) closed[i] = closed_by_peer(clients[i]);
+      n += closed[i] ? 1 : 0;
+    }
+    return n;
+  };
+
+  // Every connection beyond the cap is accepted and closed at once (not after the timeout).
+  EXPECT_TRUE(lockstep::test::poll_until(2s, [&] { return count_closed() >= kExtra; }))
+      << count_closed() << " of " << clients.size() << " idle connections closed by the server";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, limits.request_timeout);
+  // Once kExtra are closed, the server has accepted all of them: it holds at most `cap`
+  // sockets (plus one being rejected right now), we hold one per client.
+  const auto fds = open_fds();
+  EXPECT_LE(fds, baseline + clients.size() + cap + 1)
+      << "baseline " << baseline << ", " << clients.size() << " client sockets, cap " << cap;
+  EXPECT_LE(server.open_connections(), cap);
+  EXPECT_GE(server.rejected_connections(), kExtra);
+
+  // The idle connections held at the cap are cut after the request timeout; the server then
+  // answers again although every client socket is still open on our side.
+  EXPECT_TRUE(lockstep::test::poll_until(10s, [&] { return try_fetch(server.port(), "/healthz") == 200u; }));
+  EXPECT_TRUE(lockstep::test::poll_until(10s, [&] { return count_closed() == clients.size(); }))
+      << count_closed() << " of " << clients.size() << " idle connections closed by the server";
+
+  clients.clear();
+  EXPECT_TRUE(lockstep::test::poll_until(5s, [&] { return open_fds() <= baseline; }))
+      << "open descriptors: " << open_fds() << ", baseline " << baseline;
+  EXPECT_EQ(server.open_connections(), 0u);
+}
+
+TEST(MetricsServer, AtTheCapNewConnectionsAreClosedUntilOneEnds) {
+  using namespace std::chrono_literals;
+  Metrics m;
+  lockstep::MetricsServerLimits limits;
+  limits.max_connections = 2;
+  MetricsServer server("127.0.0.1:0", m, [] { return true; }, limits);
+
+  asio::io_context ioc;
+  auto first = connect(ioc, server.port());
+  auto second = connect(ioc, server.port());
+  ASSERT_TRUE(lockstep::test::poll_until(5s, [&] { return server.open_connections() == 2; }))
+      << server.open_connections();
+
+  // At the cap: a new connection is accepted and closed without an answer, and counted.
+  EXPECT_EQ(try_fetch(server.port(), "/healthz"), 0u);
+  EXPECT_GE(server.rejected_connections(), 1u);
+  EXPECT_EQ(server.open_connections(), 2u);
+
+  // One held connection ends: the next one is served (accepting never stopped).
+  beast::error_code ignored;
+  first.shutdown(tcp::socket::shutdown_both, ignored);
+  first.close(ignored);
+  EXPECT_TRUE(lockstep::test::poll_until(5s, [&] { return try_fetch(server.port(), "/healthz") == 200u; }));
+  beast::flat_buffer buffer;
+  EXPECT_EQ(request(second, buffer, http::verb::get, "/healthz").status, 200u);
+}
+
+TEST(MetricsServer, IdleAndSlowConnectionsAreClosedAfterTheRequestTimeout) {
+  using namespace std::chrono_literals;
+  Metrics m;
+  lockstep::MetricsServerLimits limits;
+  limits.request_timeout = 300ms;
+  MetricsServer server("127.0.0.1:0", m, [] { return true; }, limits);
+
+  asio::io_context ioc;
+  const auto start = std::chrono::steady_clock::now();
+  auto idle = connect(ioc, server.port());  // never sends anything
+  auto kept = connect(ioc, server.port());  // one request, then idle in keep-alive
+  auto slow = connect(ioc, server.port());  // slowloris: a header that never ends, byte by byte
+  beast::flat_buffer buffer;
+  ASSERT_EQ(request(kept, buffer, http::verb::get, "/healthz").status, 200u);
+  asio::write(slow, asio::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")));
+
+  std::array<tcp::socket*, 3> sockets{&idle, &kept, &slow};
+  const std::array<const char*, 3> names{"idle", "kept-alive", "slow"};
+  std::array<std::optional<std::chrono::steady_clock::time_point>, 3> closed_at;
+  const bool all_closed = lockstep::test::poll_until(5s, [&] {
+    // The slow client sends one more byte per poll (every few ms) while its connection is
+    // open: a timeout restarted by each byte would never fire.
+    if (!closed_at[2]) {
+      beast::error_code ec;
+      asio::write(slow, asio::buffer("a", 1), ec);
+    }
+    bool all = true;
+    for (std::size_t i = 0; i < sockets.size(); ++i) {
+      if (!closed_at[i] && closed_by_peer(*sockets[i])) closed_at[i] = std::chrono::steady_clock::now();
+      all = all && closed_at[i].has_value();
+    }
+    return all;
+  });
+  EXPECT_TRUE(all_closed);
+  for (std::size_t i = 0; i < sockets.size(); ++i) {
+    EXPECT_TRUE(closed_at[i].has_value()) << names[i] << " connection still open after 5 s";
+    if (closed_at[i]) {
+      EXPECT_GE(*closed_at[i] - start, limits.request_timeout) << names[i] << " closed early";
+    }
+  }
+  // The server closed them cleanly: reading gives end of stream.
+  for (tcp::socket* s : {&idle, &kept}) {
+    if (!closed_by_peer(*s)) continue;  // already reported above
+    char byte;
+    beast::error_code ec;
+    s->read_some(asio::buffer(&byte, 1), ec);
+    EXPECT_EQ(ec, asio::error::eof) << ec.message();
+  }
+  EXPECT_TRUE(lockstep::test::poll_until(5s, [&] { return server.open_connections() == 0; }));
+  EXPECT_EQ(fetch(server.port(), "/healthz").status, 200u);
+}
+
+TEST(MetricsServer, ZeroLimitsAreRejected) {
+  Metrics m;
+  lockstep::MetricsServerLimits no_connections;
+  no_connections.max_connections = 0;
+  EXPECT_THROW(MetricsServer("127.0.0.1:0", m, [] { return true; }, no_connections), std::runtime_error);
+  lockstep::MetricsServerLimits no_time;
+  no_time.request_timeout = std::chrono::milliseconds(0);
+  EXPECT_THROW(MetricsServer("127.0.0.1:0", m, [] { return true; }, no_time), std::runtime_error);
+  lockstep::MetricsServerLimits no_write_time;
+  no_write_time.write_timeout = std::chrono::milliseconds(0);
+  EXPECT_THROW(MetricsServer("127.0.0.1:0", m, [] { return true; }, no_write_time), std::runtime_error);
 }
 
 TEST(MetricsServer, SecondServerOnSamePortFails) {

@@ -1,5 +1,9 @@
 // MetricsServer (contract §8): /metrics, /healthz, /readyz over HTTP/1.1 with Boost.Beast,
-// served by one io_context on its own thread.
+// served by one io_context on its own thread. The listener shares the process's file
+// descriptors with libpq and librdkafka, so it is bounded (MetricsServerLimits): at most
+// max_connections sockets at once (one arriving at the cap is accepted and closed at once,
+// so the kernel backlog does not fill either), and a connection that has not delivered a
+// complete request within request_timeout of its accept or its previous response is closed.
 // GCC 12 warns (-Wtsan) that Asio's std_fenced_block uses atomic_thread_fence, which TSan
 // does not model; Asio's scheduler already orders handlers with a mutex, so silence it.
 #if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
@@ -16,8 +20,11 @@
 #include <boost/beast/http.hpp>
 #pragma GCC diagnostic pop
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -39,9 +46,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-// An idle or slow client loses its connection after this long without a complete request.
-constexpr std::chrono::seconds kReadTimeout{30};
-constexpr std::chrono::seconds kWriteTimeout{30};
 // Back-off after an accept error other than cancellation (e.g. out of file descriptors).
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
 
@@ -61,15 +65,22 @@ bool parse_port(std::string_view text, unsigned short& port) {
 }
 
 // What the server thread needs; outlives every session because sessions only run on the
-// server thread, which is joined before this is destroyed.
+// server thread, which is joined before this is destroyed. The counters are written on the
+// server thread only and atomic so that MetricsServer's accessors may read them anywhere.
 struct Context {
   const Metrics& metrics;
   std::function<bool()> ready;
+  MetricsServerLimits limits;
+  std::atomic<std::size_t> open{0};        // live sessions (each owns one socket)
+  std::atomic<std::uint64_t> rejected{0};  // connections closed on arrival at the cap
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const Context& ctx) : stream_(std::move(socket)), ctx_(ctx) {}
+  Session(tcp::socket socket, Context& ctx) : stream_(std::move(socket)), ctx_(ctx) { ++ctx_.open; }
+  ~Session() { --ctx_.open; }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   void start() { read(); }
 
@@ -78,7 +89,10 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(8 * 1024);
     parser_->body_limit(64 * 1024);
-    stream_.expires_after(kReadTimeout);
+    // One deadline for the whole request, set once: tcp_stream's expiry is a point in time
+    // shared by every read async_read makes, so bytes trickling in do not extend it. This
+    // covers a keep-alive connection that sends nothing and a slowloris alike.
+    stream_.expires_after(ctx_.limits.request_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
@@ -139,7 +153,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!head) res->body() = std::move(body);
     res->content_length(length);  // HEAD: the length GET would send, no body.
 
-    stream_.expires_after(kWriteTimeout);
+    stream_.expires_after(ctx_.limits.write_timeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code write_ec, std::size_t) {
                         self->on_write(write_ec, res->need_eof());
@@ -162,7 +176,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
-  const Context& ctx_;
+  Context& ctx_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
@@ -208,8 +222,12 @@ std::pair<std::string, unsigned short> parse_listen(const std::string& listen) {
 }
 
 struct MetricsServer::Impl {
-  Impl(const std::string& listen, const Metrics& metrics, std::function<bool()> ready)
-      : ctx{metrics, std::move(ready)}, acceptor(ioc), backoff(ioc) {
+  Impl(const std::string& listen, const Metrics& metrics, std::function<bool()> ready, MetricsServerLimits limits)
+      : ctx{metrics, std::move(ready), limits}, acceptor(ioc), backoff(ioc) {
+    if (limits.max_connections == 0) throw std::runtime_error("metrics server: max_connections must be at least 1");
+    if (limits.request_timeout.count() <= 0 || limits.write_timeout.count() <= 0) {
+      throw std::runtime_error("metrics server: request and write timeouts must be positive");
+    }
     std::pair<std::string, unsigned short> hp;
     try {
       hp = parse_listen(listen);
@@ -284,7 +302,16 @@ struct MetricsServer::Impl {
         });
         return;
       }
-      std::make_shared<Session>(std::move(socket), ctx)->start();
+      if (ctx.open.load() >= ctx.limits.max_connections) {
+        // At the cap: take the connection off the backlog and close it (the client sees end
+        // of stream or a reset) instead of leaving it queued; keep accepting, so service
+        // resumes as soon as a session ends.
+        ++ctx.rejected;
+        boost::system::error_code ignored;
+        socket.close(ignored);
+      } else {
+        std::make_shared<Session>(std::move(socket), ctx)->start();
+      }
       accept();
     });
   }
@@ -299,11 +326,14 @@ struct MetricsServer::Impl {
   std::thread thread;
 };
 
-MetricsServer::MetricsServer(const std::string& listen, const Metrics& metrics, std::function<bool()> ready)
-    : impl_(std::make_unique<Impl>(listen, metrics, std::move(ready))) {}
+MetricsServer::MetricsServer(const std::string& listen, const Metrics& metrics, std::function<bool()> ready,
+                             MetricsServerLimits limits)
+    : impl_(std::make_unique<Impl>(listen, metrics, std::move(ready), limits)) {}
 
 MetricsServer::~MetricsServer() = default;
 
 unsigned short MetricsServer::port() const { return impl_->bound_port; }
+std::size_t MetricsServer::open_connections() const { return impl_->ctx.open.load(); }
+std::uint64_t MetricsServer::rejected_connections() const { return impl_->ctx.rejected.load(); }
 
 }  // namespace lockstep

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -52,18 +55,37 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& infra_;
 };
 
+// Limits of MetricsServer. The listener shares the process's file descriptors with libpq and
+// librdkafka, so it holds few sockets and drops idle ones quickly.
+struct MetricsServerLimits {
+  // Connections served at once. One arriving at the cap is accepted and closed at once
+  // (counted by MetricsServer::rejected_connections()), so neither descriptors nor the
+  // kernel's accept backlog grow; accepting resumes as soon as a connection ends.
+  std::size_t max_connections = 64;
+  // Time a connection gets to deliver one complete request (headers and body), counted from
+  // its accept or from the end of its previous response: bounds idle keep-alive connections
+  // and slow senders (a header byte by byte) alike.
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};
+  // Time to send one response.
+  std::chrono::milliseconds write_timeout{std::chrono::seconds(10)};
+};
+
 // HTTP server (Boost.Beast) on its own thread serving /metrics, /healthz, /readyz.
 // /readyz answers 200 only when `ready()` returns true, 503 otherwise.
 class MetricsServer {
  public:
   // `listen` is "host:port" ("0.0.0.0:9464", "127.0.0.1:0" for an ephemeral port).
-  // Throws std::runtime_error when the address is bad or cannot be bound.
-  MetricsServer(const std::string& listen, const Metrics& metrics, std::function<bool()> ready);
+  // Throws std::runtime_error when the address is bad or cannot be bound, or when a limit
+  // is zero.
+  MetricsServer(const std::string& listen, const Metrics& metrics, std::function<bool()> ready,
+                MetricsServerLimits limits = {});
   ~MetricsServer();  // stops and joins
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
   unsigned short port() const;  // the bound port
+  std::size_t open_connections() const;         // connections being served now (<= max_connections)
+  std::uint64_t rejected_connections() const;   // closed on arrival because of the cap, since start
 
  private:
   struct Impl;
