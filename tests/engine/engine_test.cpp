@@ -11,6 +11,7 @@ namespace lockstep {
 namespace {
 
 using test::TestDb;
+using namespace std::string_literals;
 
 Config shipped_config() {
   auto cfg = parse_config(builtin_config_text(), "<built-in>");
@@ -58,16 +59,47 @@ ItemResult run_to_outcome(Engine& engine, Store& store, WorkPtr& w, int max_pass
   return {};
 }
 
-// A Store whose reads are followed by a real concurrent write to the same
-// aggregate through a second connection, so the CAS that follows loses.
-class RacingStore : public Store {
+// Forwards every call to another store; tests override the one behaviour they change.
+class ForwardingStore : public Store {
  public:
-  RacingStore(Store& inner, Store& rival, int races) : inner_(inner), rival_(rival), races_left_(races) {}
-  int races_done = 0;
-
+  explicit ForwardingStore(Store& inner) : inner_(inner) {}
   std::unordered_map<std::string, PriorOutcome> find_outcomes(const std::vector<std::string>& ids) override {
     return inner_.find_outcomes(ids);
   }
+  std::vector<Snapshot> read(const std::vector<AggregateRef>& refs) override { return inner_.read(refs); }
+  CommitResult commit(const std::vector<AppliedWrite>& a, const std::vector<DeadLetterWrite>& d) override {
+    return inner_.commit(a, d);
+  }
+  RelayResult relay_dead_letters(std::size_t l, const PublishFn& p) override { return inner_.relay_dead_letters(l, p); }
+  void ping() override { inner_.ping(); }
+  std::vector<DeadLetterRecord> list_dead_letters(const DeadLetterFilter& f) override {
+    return inner_.list_dead_letters(f);
+  }
+  std::optional<DeadLetterRecord> get_dead_letter(int64_t id) override { return inner_.get_dead_letter(id); }
+  bool resolve_dead_letter(int64_t id, const Resolution& r,
+                           const std::function<bool(const DeadLetterRecord&)>& act) override {
+    return inner_.resolve_dead_letter(id, r, act);
+  }
+  std::vector<WriteStatus> import_dead_letters(const std::vector<DeadLetterRecord>& recs) override {
+    return inner_.import_dead_letters(recs);
+  }
+  std::vector<MigrationStatus> migration_status() override { return inner_.migration_status(); }
+  std::vector<MigrationStatus> migrate_up() override { return inner_.migrate_up(); }
+  std::vector<MigrationStatus> migrate_down(int n) override { return inner_.migrate_down(n); }
+  int schema_version() override { return inner_.schema_version(); }
+  const char* dialect() const override { return inner_.dialect(); }
+
+ protected:
+  Store& inner_;
+};
+
+// A Store whose reads are followed by a real concurrent write to the same
+// aggregate through a second connection, so the CAS that follows loses.
+class RacingStore : public ForwardingStore {
+ public:
+  RacingStore(Store& inner, Store& rival, int races) : ForwardingStore(inner), rival_(rival), races_left_(races) {}
+  int races_done = 0;
+
   std::vector<Snapshot> read(const std::vector<AggregateRef>& refs) override {
     auto snaps = inner_.read(refs);
     if (races_left_ > 0 && !refs.empty() && snaps[0].exists) {
@@ -90,35 +122,24 @@ class RacingStore : public Store {
     }
     return snaps;
   }
-  CommitResult commit(const std::vector<AppliedWrite>& a, const std::vector<DeadLetterWrite>& d) override {
-    return inner_.commit(a, d);
-  }
-  std::size_t relay_dead_letters(std::size_t l,
-                                 const std::function<bool(const std::vector<DeadLetterRecord>&)>& p) override {
-    return inner_.relay_dead_letters(l, p);
-  }
-  void ping() override { inner_.ping(); }
-  std::vector<DeadLetterRecord> list_dead_letters(const DeadLetterFilter& f) override {
-    return inner_.list_dead_letters(f);
-  }
-  std::optional<DeadLetterRecord> get_dead_letter(int64_t id) override { return inner_.get_dead_letter(id); }
-  bool resolve_dead_letter(int64_t id, const Resolution& r,
-                           const std::function<bool(const DeadLetterRecord&)>& act) override {
-    return inner_.resolve_dead_letter(id, r, act);
-  }
-  std::vector<WriteStatus> import_dead_letters(const std::vector<DeadLetterRecord>& recs) override {
-    return inner_.import_dead_letters(recs);
-  }
-  std::vector<MigrationStatus> migration_status() override { return inner_.migration_status(); }
-  std::vector<MigrationStatus> migrate_up() override { return inner_.migrate_up(); }
-  std::vector<MigrationStatus> migrate_down(int n) override { return inner_.migrate_down(n); }
-  int schema_version() override { return inner_.schema_version(); }
-  const char* dialect() const override { return inner_.dialect(); }
 
  private:
-  Store& inner_;
   Store& rival_;
   int races_left_;
+};
+
+// The database rejects the batch's data, then drops the connection while the
+// engine re-runs the events one by one (a blip in the middle of the search).
+class RejectThenBlipStore : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  int commits = 0;
+  CommitResult commit(const std::vector<AppliedWrite>& a, const std::vector<DeadLetterWrite>& d) override {
+    ++commits;
+    if (commits == 1) throw DataStoreError("invalid byte sequence (injected)");
+    if (commits == 2) throw TransientStoreError("database connection lost (injected)");
+    return inner_.commit(a, d);
+  }
 };
 
 class EngineTest : public ::testing::Test {
@@ -243,8 +264,8 @@ TEST_F(EngineTest, RetryExhaustionDeadLettersOnceAndPublishesOneMessage) {
   cluster.create_topic("transitions.dlq", 1);
   Producer producer(cluster.bootstraps(), {});
   DeadLetterRelay relay(producer, "transitions.dlq", nullptr);
-  EXPECT_EQ(relay.run_once(*store), 1u);
-  EXPECT_EQ(relay.run_once(*store), 0u) << "a published row is not published again";
+  EXPECT_EQ(relay.run_once(*store).published, 1u);
+  EXPECT_EQ(relay.run_once(*store).published, 0u) << "a published row is not published again";
 
   Consumer consumer(cluster.bootstraps(), "dlq-reader-" + test::unique_suffix(), {}, {});
   consumer.subscribe({"transitions.dlq"});
@@ -312,6 +333,139 @@ TEST_F(EngineTest, MalformedDeadLetterMessageCarriesRawBase64) {
   EXPECT_FALSE(v.contains("event"));
   EXPECT_EQ(base64_decode(v["raw_base64"].get<std::string>()), std::string("\xff\xfe not json\0x", 14));
   EXPECT_FALSE(msg.key.has_value()) << "no key in, no key out";
+}
+
+}  // namespace
+}  // namespace lockstep
+
+namespace lockstep {
+namespace {
+
+// Regression: a TransientStoreError thrown by the one-by-one re-run that follows
+// a DataStoreError used to destroy the event it had moved out of the batch,
+// leaving a null WorkPtr for the executor to dereference.
+TEST_F(EngineTest, DatabaseBlipDuringOneByOneRerunKeepsEveryEvent) {
+  RejectThenBlipStore faulty(*store);
+  std::vector<WorkPtr> batch;
+  batch.push_back(ev("blip-1", "b1", "join", "", 1));
+  batch.push_back(ev("blip-2", "b2", "join", "", 2));
+  batch.push_back(ev("blip-3", "b3", "join", "", 3));
+  EXPECT_THROW(engine.process(faulty, batch), TransientStoreError);
+  ASSERT_EQ(batch.size(), 3u);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    ASSERT_NE(batch[i], nullptr) << "event " << i << " was lost";
+    EXPECT_EQ(idempotency_key(*batch[i]), "blip-" + std::to_string(i + 1));
+  }
+  // The kept events then get their outcomes once the database answers again.
+  for (auto& w : batch) EXPECT_EQ(run_to_outcome(engine, *store, w).outcome, Outcome::applied);
+}
+
+// Dead letters in id order: a small one, one whose raw bytes (900 KB, not JSON)
+// make a message over librdkafka's message.max.bytes once in base64, two more.
+// Every message of the dead-letter topic until `quiet` passes without a new one.
+std::vector<Message> read_dlq(const std::string& brokers, std::chrono::milliseconds quiet) {
+  Consumer consumer(brokers, "dlq-reader-" + test::unique_suffix(), {{"auto.offset.reset", "earliest"}}, {});
+  consumer.subscribe({"transitions.dlq"});
+  std::vector<Message> got;
+  auto last = std::chrono::steady_clock::now();
+  test::poll_until(std::chrono::seconds(60), [&] {
+    if (auto m = consumer.poll(std::chrono::milliseconds(100))) {
+      got.push_back(*m);
+      last = std::chrono::steady_clock::now();
+    }
+    return !got.empty() && std::chrono::steady_clock::now() - last > quiet;
+  });
+  return got;
+}
+
+class RelayTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    cluster.create_topic("transitions.dlq", 1);
+    auto small1 = make_work("not json 1", std::string("k1"), 1);
+    auto big = make_work(std::string(900000, 'x'), std::string("k2"), 2);
+    auto small2 = make_work("not json 3", std::string("k3"), 3);
+    auto small3 = ev("unknown-4", "m4", "no-such-transition", "", 4);
+    for (auto* w : {&small1, &big, &small2, &small3})
+      ASSERT_EQ(run_to_outcome(engine, *store, *w).outcome, Outcome::dead_lettered);
+    ASSERT_EQ(db.scalar("SELECT string_agg(length(raw)::text, ',' ORDER BY id) FROM dead_letters"),
+              "10,900000,10,"s + std::to_string(small3->value.size()));
+  }
+  std::map<std::string, int> count_by_event_id(const std::vector<Message>& got) {
+    std::map<std::string, int> n;
+    for (const auto& m : got) ++n[Json::parse(m.value)["event_id"].get<std::string>()];
+    return n;
+  }
+  MockCluster cluster;
+};
+
+// Regression (issue: one large dead letter wedges the outbox relay). The message
+// of the large row is trimmed to fit, every row is published once, and a second
+// pass publishes nothing again.
+TEST_F(RelayTest, OversizeDeadLetterIsTrimmedAndPublishedOnceWithTheRest) {
+  Producer producer(cluster.bootstraps(), {});
+  DeadLetterRelay relay(producer, "transitions.dlq", nullptr);
+  const auto first = relay.run_once(*store);
+  EXPECT_EQ(first.published, 4u);
+  EXPECT_FALSE(first.broker_failed);
+  EXPECT_EQ(relay.run_once(*store).published, 0u);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM dead_letters WHERE published_at IS NULL"), "0");
+
+  const auto got = read_dlq(cluster.bootstraps(), std::chrono::milliseconds(1500));
+  ASSERT_EQ(got.size(), 4u) << "each dead letter published exactly once";
+  for (const auto& [id, n] : count_by_event_id(got)) EXPECT_EQ(n, 1) << id;
+  bool saw_trimmed = false;
+  for (const auto& m : got) {
+    const auto v = Json::parse(m.value);
+    EXPECT_LE(m.value.size() + (m.key ? m.key->size() : 0), kDefaultMaxMessageBytes);
+    if (v.value("trimmed", false)) {
+      saw_trimmed = true;
+      EXPECT_EQ(v["original_bytes"], 900000);
+      EXPECT_FALSE(v.contains("raw_base64"));
+      EXPECT_EQ(v["reason"], "malformed");
+      EXPECT_EQ(m.key, "k2");
+    } else {
+      EXPECT_TRUE(v.contains("raw_base64") || v.contains("event")) << m.value;
+    }
+  }
+  EXPECT_TRUE(saw_trimmed);
+  // The table keeps every byte.
+  EXPECT_EQ(db.scalar("SELECT length(raw) FROM dead_letters WHERE kafka_key = 'k2'::bytea"), "900000");
+}
+
+// A message the broker (here: the producer's own size check) refuses is deferred
+// with its error and a retry time of its own; the rows behind it are published.
+TEST_F(RelayTest, RefusedMessageIsDeferredAndNeverHoldsBackTheRowsBehind) {
+  Producer producer(cluster.bootstraps(), {});
+  // Told the limit is 10 MB, the relay does not trim; librdkafka refuses the message.
+  DeadLetterRelay relay(producer, "transitions.dlq", nullptr, 10000000);
+  const auto first = relay.run_once(*store);
+  EXPECT_EQ(first.selected, 4u);
+  EXPECT_EQ(first.published, 3u);
+  EXPECT_EQ(first.deferred, 1u);
+  EXPECT_FALSE(first.broker_failed);
+  EXPECT_EQ(db.scalar("SELECT publish_attempts || ':' || (publish_error <> '') || ':' || (relay_until > now()) "
+                      "FROM dead_letters WHERE published_at IS NULL"),
+            "1:true:true");
+  const auto again = relay.run_once(*store);
+  EXPECT_EQ(again.selected, 0u) << "the refused row waits for its retry time";
+  const auto got = read_dlq(cluster.bootstraps(), std::chrono::milliseconds(1500));
+  EXPECT_EQ(got.size(), 3u);
+  for (const auto& [id, n] : count_by_event_id(got)) EXPECT_EQ(n, 1) << id;
+}
+
+// A broker that takes nothing is an infrastructure fault: no row changes.
+TEST_F(RelayTest, BrokerAwayLeavesRowsUntouched) {
+  Producer producer(cluster.bootstraps(), {{"message.timeout.ms", "1000"}});
+  cluster.broker_down(1);
+  DeadLetterRelay relay(producer, "transitions.dlq", nullptr, kDefaultMaxMessageBytes, std::chrono::milliseconds(3000));
+  const auto pass = relay.run_once(*store);
+  EXPECT_TRUE(pass.broker_failed);
+  EXPECT_EQ(pass.published, 0u);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM dead_letters WHERE published_at IS NULL AND publish_attempts = 0 "
+                      "AND relay_until IS NULL"),
+            "4");
+  cluster.broker_up(1);
 }
 
 }  // namespace

@@ -110,6 +110,26 @@ class WorkerTest : public ::testing::Test {
     return seen ? reread : -1;
   }
 
+  // Another worker of the same process, stopped and joined at the latest when it
+  // goes out of scope (also when an assertion returns early).
+  struct OtherWorker {
+    OtherWorker(const Config& c, std::shared_ptr<Metrics> m) : worker(c, std::move(m)) {}
+    ~OtherWorker() { stop_and_join(); }
+    void stop_and_join() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+    Worker worker;
+    std::atomic<bool> stop{false};
+    std::thread thread{[this] {
+      try {
+        worker.run(stop);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "second worker failed: " << e.what();
+      }
+    }};
+  };
+
   MockCluster cluster;
   TestDb db;
   Config cfg;
@@ -583,15 +603,7 @@ TEST_F(WorkerTest, TwoWorkersWithOverlappingBatchesOnSameKeys) {
   cfg_b.database.url = named("lockstep-api");
   start();
   auto metrics_b = std::make_shared<Metrics>();
-  Worker worker_b(cfg_b, metrics_b);
-  std::atomic<bool> stop_b{false};
-  std::thread thread_b([&] {
-    try {
-      worker_b.run(stop_b);
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << "second worker failed: " << e.what();
-    }
-  });
+  OtherWorker worker_b(cfg_b, metrics_b);
   const bool both_waiting = poll_until(60s, [&] {
     return std::stol(db.scalar("SELECT count(DISTINCT a.application_name) FROM pg_locks l JOIN pg_stat_activity a "
                                "USING (pid) WHERE NOT l.granted AND a.application_name LIKE 'lockstep-%'")) == 2;
@@ -602,8 +614,7 @@ TEST_F(WorkerTest, TwoWorkersWithOverlappingBatchesOnSameKeys) {
   constexpr long kTotal = kKeys + 2L * kKeys * kEdits;
   ASSERT_TRUE(poll_until(120s, [&] { return count("SELECT count(*) FROM processed_events") == kTotal; }))
       << count("SELECT count(*) FROM processed_events") << " of " << kTotal << " outcomes";
-  stop_b = true;
-  thread_b.join();
+  worker_b.stop_and_join();
 
   auto violations = test::invariant_violations(db, cfg.machines);
   EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
@@ -699,6 +710,68 @@ TEST_F(BrokerFaultTest, BrokerErrorsLeaderChangesAndOutagesLoseNothing) {
   stop = true;
   thread.join();
   EXPECT_EQ(reread_by_new_member(p), 0) << "offsets were not committed up to the last completed event";
+}
+
+}  // namespace
+}  // namespace lockstep
+
+namespace lockstep {
+namespace {
+
+// Regression (issue: a partition is never read again after a pause and a
+// rebalance). librdkafka keeps its pause flag on a partition across unassign and
+// a later assign. Worker A pauses every partition because the database does not
+// answer (a lock holds every call until its statement timeout), B joins and takes
+// some, the database comes back and A resumes what it still holds, B leaves: the
+// partitions A gets back must be fetched again.
+TEST_F(WorkerTest, PartitionsGivenBackAfterPauseAndRebalanceAreReadAgain) {
+  cfg.database.timeout_ms = 1500;  // statement timeout 1 s: the lock makes every call fail
+  cfg.kafka.properties["partition.assignment.strategy"] = "range";
+  Producer p(cfg.kafka.brokers, {});
+  int sent = 0;
+  const auto send_round = [&](const std::string& tag, int per_partition) {
+    std::vector<OutMessage> msgs;
+    for (const char* topic : {"transitions.bot", "transitions.api"})
+      for (int part = 0; part < 4; ++part)
+        for (int i = 0; i < per_partition; ++i) {
+          const std::string agg = tag + "-" + std::string(topic).substr(12) + "-" + std::to_string(part) + "-" +
+                                  std::to_string(i);
+          OutMessage m{topic, "membership:" + agg, event_json(tag + "." + agg, agg, "join"), {}};
+          m.partition = part;
+          msgs.push_back(std::move(m));
+        }
+    for (const auto& d : p.send(msgs, 30s)) ASSERT_TRUE(d.error.empty()) << d.error;
+    sent += static_cast<int>(msgs.size());
+  };
+  const auto series = [](const std::shared_ptr<Metrics>& m, const std::string& name) {
+    return test::metric_value(m->serialize(), name);
+  };
+
+  pqxx::connection locker(db.url());
+  pqxx::work gate(locker);
+  gate.exec("LOCK TABLE processed_events, dead_letters IN ACCESS EXCLUSIVE MODE");
+  send_round("r1", 3);
+  start();
+  ASSERT_TRUE(poll_until(60s, [&] {
+    return series(metrics, "lockstep_inflight_events") > 0 &&
+           series(metrics, "lockstep_infrastructure_errors_total{component=\"database\"}") > 0;
+  })) << "worker A never met the database fault with events in flight (and paused)";
+
+  auto metrics_b = std::make_shared<Metrics>();
+  OtherWorker worker_b(cfg, metrics_b);
+  ASSERT_TRUE(poll_until(60s, [&] { return series(metrics_b, "lockstep_inflight_events") > 0; }))
+      << "worker B never got partitions";
+  gate.abort();
+  ASSERT_TRUE(poll_until(90s, [&] { return count("SELECT count(*) FROM processed_events") == sent; }))
+      << count("SELECT count(*) FROM processed_events") << " of " << sent << " outcomes with two workers";
+
+  worker_b.stop_and_join();  // B leaves: A gets its partitions back
+  send_round("r2", 1);
+  EXPECT_TRUE(poll_until(60s, [&] { return count("SELECT count(*) FROM processed_events") == sent; }))
+      << count("SELECT count(*) FROM processed_events") << " of " << sent
+      << " outcomes after B left: partitions given back to A stayed paused";
+  auto violations = test::invariant_violations(db, cfg.machines);
+  EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
 }
 
 }  // namespace

@@ -335,8 +335,10 @@ void parse_database(const YAML::Node& n, DatabaseConfig& d) {
       d.url = get_string(v, key);  // checked (and echoed only redacted) in validate_final
     } else if (name == "pool_size") {
       d.pool_size = get_int32(v, key, 1, 64);
+    } else if (name == "timeout_ms") {
+      d.timeout_ms = get_int32(v, key, 500, 600000);
     } else {
-      unknown_key(key, {"url", "pool_size"});
+      unknown_key(key, {"url", "pool_size", "timeout_ms"});
     }
   }
 }

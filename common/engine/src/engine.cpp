@@ -74,8 +74,16 @@ std::vector<ItemResult> Engine::process(Store& store, std::vector<WorkPtr>& batc
       for (auto& w : batch) {
         std::vector<WorkPtr> one;
         one.push_back(std::move(w));
+        // The event goes back into the batch on every path, also when the
+        // re-run throws (a database blip): the caller keeps and retries it.
+        struct GiveBack {
+          WorkPtr& slot;
+          std::vector<WorkPtr>& one;
+          ~GiveBack() {
+            if (!one.empty() && one.front()) slot = std::move(one.front());
+          }
+        } give_back{w, one};
         out.push_back(process(store, one).front());
-        w = std::move(one.front());
       }
       return out;
     }

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -30,6 +31,17 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 std::string tp_name(const std::string& topic, int32_t p) { return topic + "/" + std::to_string(p); }
+
+// Both sorted.
+bool same_partitions(const std::vector<TopicPartition>& a, const std::vector<TopicPartition>& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+// The worker's producer gives up on a message after this long unless
+// kafka.properties sets message.timeout.ms: a broker that stopped answering
+// turns into a failed publish (and not-ready) in seconds, not after librdkafka's
+// default five minutes.
+constexpr int kProducerMessageTimeoutMs = 10000;
 
 // Interruptible wait used by background loops.
 class Waker {
@@ -71,6 +83,9 @@ struct Worker::Impl {
   uint64_t next_generation = 1;
 
   std::atomic<bool> db_ok{false};
+  std::atomic<bool> db_stalled{false};  // a database call has been waiting longer than it should
+  std::atomic<bool> relay_ok{true};     // the dead-letter relay's last publish reached the broker
+  std::atomic<bool> outcome_ok{true};   // the last outcome message reached the broker
   std::atomic<bool> joined{false};      // consumer holds an assignment (set on the consumer thread)
   std::atomic<bool> stopping{false};     // executors/relay: leave their loops
   std::atomic<bool> fatal{false};
@@ -81,7 +96,77 @@ struct Worker::Impl {
   Waker commit_waker;
   std::mutex commit_mu;  // one offset commit at a time (committer thread, rebalance, shutdown)
 
+  // One per thread that talks to the database (executors, relay): when its
+  // current call started, and its store, so that the watchdog can cut a call
+  // that waits on a database that stopped answering (a hang sends no error).
+  struct DbSlot {
+    std::mutex mu;  // store (the watchdog interrupts it while its owner may reset it)
+    std::unique_ptr<Store> store;
+    std::atomic<int64_t> busy_since_ms{0};  // steady clock, 0 when idle
+  };
+  std::deque<DbSlot> db_slots;  // stable addresses; sized before the threads start
+  Waker watchdog_waker;
+
   Impl(Config c, std::shared_ptr<Metrics> m) : cfg(std::move(c)), metrics(std::move(m)) {}
+
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<milliseconds>(Clock::now().time_since_epoch()).count();
+  }
+
+  Store& slot_store(DbSlot& slot) {
+    if (!slot.store) {
+      StoreOptions opts;
+      opts.statement_timeout = milliseconds(std::max(250, cfg.database.timeout_ms - 500));
+      auto st = open_store(cfg.database.url, opts);
+      std::lock_guard lk(slot.mu);
+      slot.store = std::move(st);
+    }
+    return *slot.store;
+  }
+  void slot_reset(DbSlot& slot) {
+    std::lock_guard lk(slot.mu);
+    slot.store.reset();
+  }
+  // Marks the slot busy for the duration of one database call.
+  struct BusyScope {
+    DbSlot& slot;
+    explicit BusyScope(DbSlot& s) : slot(s) { slot.busy_since_ms = now_ms(); }
+    ~BusyScope() { slot.busy_since_ms = 0; }
+  };
+
+  // Cuts every call that has waited longer than database.timeout_ms (the server's
+  // statement_timeout answers first while the server still runs; this is for a
+  // frozen server or a path that drops packets), and reports a stall as soon as
+  // a call has waited half of it. With `all`, cuts every call at once (shutdown).
+  void watchdog_pass(bool all) {
+    const int64_t now = now_ms();
+    const int64_t limit = cfg.database.timeout_ms;
+    bool stalled = false;
+    for (auto& slot : db_slots) {
+      const int64_t since = slot.busy_since_ms.load();
+      if (since == 0) continue;
+      const int64_t waited = now - since;
+      if (waited >= limit / 2) stalled = true;
+      if (all || waited >= limit) {
+        std::lock_guard lk(slot.mu);
+        if (slot.store && slot.busy_since_ms.load() == since) {
+          if (!all)
+            spdlog::error("database call has not answered for {} ms (database.timeout_ms {}): cutting its connection",
+                          waited, limit);
+          slot.store->interrupt();
+        }
+      }
+    }
+    if (stalled && !db_stalled) spdlog::error("database is not answering: reporting not ready");
+    db_stalled = stalled;
+  }
+
+  void watchdog_loop() {
+    while (!stopping) {
+      watchdog_pass(false);
+      watchdog_waker.wait_for(milliseconds(250));
+    }
+  }
 
   // ---- executors -------------------------------------------------------
   void complete(WorkPtr w) {
@@ -99,11 +184,10 @@ struct Worker::Impl {
     return it != book.end() && it->second.generation == w.generation;
   }
 
-  void executor(int index) {
+  void executor(int index, DbSlot& slot) {
     Engine engine(cfg, metrics.get(), std::random_device{}() + static_cast<uint64_t>(index));
     Backoff infra(milliseconds(100), milliseconds(5000));
     std::mt19937_64 rng(std::random_device{}());
-    std::unique_ptr<Store> store;
     int failures = 0;
     const std::size_t max = cfg.naive ? 1 : static_cast<std::size_t>(cfg.batch.max_events);
     const milliseconds linger(cfg.naive ? 0 : cfg.batch.max_wait_ms);
@@ -111,13 +195,16 @@ struct Worker::Impl {
       auto batch = sched.take_batch(max, milliseconds(200), linger);
       if (batch.empty()) continue;
       try {
-        if (!store) store = open_store(cfg.database.url);
-        auto results = engine.process(*store, batch);
+        std::vector<ItemResult> results;
+        {
+          BusyScope busy(slot);
+          results = engine.process(slot_store(slot), batch);
+        }
         db_ok = true;
         failures = 0;
         finish(batch, results);
       } catch (const TransientStoreError& e) {
-        store.reset();
+        slot_reset(slot);
         db_ok = false;
         metrics->infra_error("database");
         ++failures;
@@ -131,7 +218,7 @@ struct Worker::Impl {
         }
       } catch (const std::exception& e) {
         // A bug, not a fault of the event or the database: keep the events, be loud.
-        store.reset();
+        slot_reset(slot);
         db_ok = false;
         metrics->infra_error("database");
         ++failures;
@@ -186,9 +273,11 @@ struct Worker::Impl {
     producer->send_async(m, [this, raw](const Delivery& d) {
       WorkPtr w(raw);
       if (d.error.empty()) {
+        outcome_ok = true;
         complete(std::move(w));
         return;
       }
+      outcome_ok = false;
       metrics->infra_error("kafka");
       spdlog::error("{}@{}: outcome of event {} not published, the event goes again: {}",
                     tp_name(w->src.topic, w->src.partition), w->src.offset, idempotency_key(*w), d.error);
@@ -208,9 +297,12 @@ struct Worker::Impl {
   }
 
   // ---- dead-letter relay ------------------------------------------------
-  void relay_loop() {
-    DeadLetterRelay relay(*producer, cfg.kafka.dead_letter_topic, metrics.get());
-    std::unique_ptr<Store> store;
+  void relay_loop(DbSlot& slot) {
+    // The relay waits for delivery reports up to the producer's message timeout,
+    // so that a message it gave up on is not delivered behind its back (which
+    // would publish it twice); shutdown cuts the wait short.
+    DeadLetterRelay relay(*producer, cfg.kafka.dead_letter_topic, metrics.get(),
+                          max_message_bytes(cfg.kafka.properties), producer_timeout() + milliseconds(2000));
     Backoff infra(milliseconds(100), milliseconds(5000));
     std::mt19937_64 rng(std::random_device{}());
     int failures = 0;
@@ -218,9 +310,9 @@ struct Worker::Impl {
     while (!stopping) {
       bool more = false;
       try {
-        if (!store) {
-          store = open_store(cfg.database.url);
-          const int v = store->schema_version();
+        if (!slot.store) {
+          BusyScope busy(slot);
+          const int v = slot_store(slot).schema_version();
           if (v < latest_schema_version()) {
             if (!warned_schema)
               spdlog::error("database schema is at version {}, this build needs {}: run `lockstep migrate up`", v,
@@ -229,12 +321,27 @@ struct Worker::Impl {
             throw TransientStoreError("schema not migrated");
           }
         }
-        const auto n = relay.run_once(*store, 100);
+        DeadLetterRelay::Pass pass;
+        {
+          BusyScope busy(slot);
+          pass = relay.run_once(*slot.store, 100, &stopping);
+        }
         db_ok = true;
+        if (pass.broker_failed) {
+          // Nothing reached the broker: an infrastructure fault, not a verdict on the rows.
+          relay_ok = false;
+          ++failures;
+          const auto d = infra.delay(failures, rng);
+          spdlog::error("dead-letter relay: broker did not take {} message(s), retry in {} ms: {}", pass.selected,
+                        d.count(), pass.last_error);
+          relay_waker.wait_for(d);
+          continue;
+        }
+        relay_ok = true;
         failures = 0;
-        more = n == 100;
+        more = pass.selected == 100;
       } catch (const TransientStoreError& e) {
-        store.reset();
+        slot_reset(slot);
         db_ok = false;
         metrics->infra_error("database");
         ++failures;
@@ -242,7 +349,7 @@ struct Worker::Impl {
         relay_waker.wait_for(infra.delay(failures, rng));
         continue;
       } catch (const std::exception& e) {
-        store.reset();
+        slot_reset(slot);
         ++failures;
         spdlog::error("dead-letter relay: {}", e.what());
         relay_waker.wait_for(infra.delay(failures, rng));
@@ -250,6 +357,17 @@ struct Worker::Impl {
       }
       if (!more) relay_waker.wait_for(milliseconds(500));
     }
+  }
+
+  milliseconds producer_timeout() const {
+    const auto it = cfg.kafka.properties.find("message.timeout.ms");
+    if (it != cfg.kafka.properties.end()) {
+      try {
+        return milliseconds(std::stoll(it->second));
+      } catch (const std::exception&) {
+      }
+    }
+    return milliseconds(kProducerMessageTimeoutMs);
   }
 
   // ---- committer ---------------------------------------------------------
@@ -282,7 +400,8 @@ struct Worker::Impl {
       return revoked.count(TopicPartition{w.src.topic, w.src.partition}) > 0;
     });
     // Let events already running finish so their outcomes count in the final commit.
-    const auto deadline = Clock::now() + milliseconds(std::min(cfg.shutdown_timeout_ms, 10000));
+    // While stopping, shutdown() has already waited for what runs.
+    const auto deadline = Clock::now() + milliseconds(stopping ? 0 : std::min(cfg.shutdown_timeout_ms, 10000));
     while (sched.in_flight() > 0 && Clock::now() < deadline) poll_producer(milliseconds(5));
     // Events that failed meanwhile went back to wait: they belong to the next owner now.
     sched.drop_if([&](const Work& w) { return revoked.count(TopicPartition{w.src.topic, w.src.partition}) > 0; });
@@ -438,8 +557,13 @@ struct Worker::Impl {
     sched.push(std::move(w));
   }
 
-  // What /readyz answers: the database answered last time, the consumer holds an assignment, not stopping.
-  bool is_ready() const { return db_ok.load() && joined.load() && !stopping.load(); }
+  // What /readyz answers: the database answered last time and no call is stuck
+  // waiting on it, the broker took the last dead letters and outcomes, the
+  // consumer holds an assignment, not stopping.
+  bool is_ready() const {
+    return db_ok.load() && !db_stalled.load() && relay_ok.load() && outcome_ok.load() && joined.load() &&
+           !stopping.load();
+  }
 
   void update_gauges() {
     metrics->set_ready(is_ready());
@@ -452,7 +576,9 @@ struct Worker::Impl {
   }
 
   void run(const std::atomic<bool>& stop) {
-    producer = std::make_unique<Producer>(cfg.kafka.brokers, cfg.kafka.properties);
+    auto producer_props = cfg.kafka.properties;
+    producer_props.emplace("message.timeout.ms", std::to_string(kProducerMessageTimeoutMs));
+    producer = std::make_unique<Producer>(cfg.kafka.brokers, producer_props);
     Consumer::Hooks hooks;
     hooks.on_assign = [this](const auto& p) { on_assign(p); };
     hooks.on_revoke = [this](const auto& p) { on_revoke(p); };
@@ -471,16 +597,19 @@ struct Worker::Impl {
 
     std::vector<std::thread> threads;
     const int executors = cfg.naive ? 1 : cfg.database.pool_size;
-    for (int i = 0; i < executors; ++i) threads.emplace_back([this, i] { executor(i); });
-    threads.emplace_back([this] { relay_loop(); });
+    db_slots.resize(static_cast<std::size_t>(executors) + 1);
+    for (int i = 0; i < executors; ++i)
+      threads.emplace_back([this, i] { executor(i, db_slots[static_cast<std::size_t>(i)]); });
+    threads.emplace_back([this] { relay_loop(db_slots.back()); });
     threads.emplace_back([this] { committer_loop(); });
+    threads.emplace_back([this] { watchdog_loop(); });
 
     spdlog::info("worker started: group {}, topics {}, {} executors, batch {}{}", cfg.kafka.group_id,
                  fmt::join(topics, ","), executors, cfg.naive ? 1 : cfg.batch.max_events,
                  cfg.naive ? " (naive mode)" : "");
 
     bool paused = false;
-    std::size_t assigned_seen = 0;
+    std::vector<TopicPartition> assigned_seen;
     auto last_gauges = Clock::now();
     const auto max_inflight = static_cast<std::size_t>(cfg.limits.max_inflight);
     while (!stop && !fatal) {
@@ -490,9 +619,16 @@ struct Worker::Impl {
       const bool want_pause = inflight >= max_inflight || (!db_ok && inflight > 0);
       const bool want_resume = inflight < max_inflight / 2 && (db_ok || inflight == 0);
       auto assignment = consumer->assignment();
-      if (assignment.size() != assigned_seen) {
-        assigned_seen = assignment.size();
-        if (paused) consumer->pause(assignment);
+      std::sort(assignment.begin(), assignment.end());
+      if (!same_partitions(assignment, assigned_seen)) {
+        // librdkafka keeps its pause flag on a partition across unassign and a
+        // later assign, so a partition given back after a rebalance can still be
+        // paused from before: set every assigned partition to the state wanted now.
+        assigned_seen = assignment;
+        if (paused)
+          consumer->pause(assignment);
+        else
+          consumer->resume(assignment);
       }
       if (!paused && want_pause) {
         consumer->pause(assignment);
@@ -533,12 +669,17 @@ struct Worker::Impl {
       poll_producer(milliseconds(0));
     }
     const auto abandoned = sched.drop_if([](const Work&) { return true; });
-    const auto inflight_until = started + budget * 8 / 10;
+    const auto inflight_until = started + budget * 7 / 10;
     while (sched.in_flight() > 0 && Clock::now() < inflight_until) poll_producer(milliseconds(5));
     stopping = true;
     sched.close();
     relay_waker.kick();
     commit_waker.kick();
+    watchdog_waker.kick();
+    // Calls still waiting on the database now are abandoned: cut their
+    // connections (the server rolls their transactions back; the events are
+    // re-read on the next start) so that the threads can be joined in time.
+    watchdog_pass(true);
     for (auto& t : threads) t.join();
     // The final commit, read back: a commit librdkafka deferred while the
     // coordinator was away can land after a newer one and move the group's

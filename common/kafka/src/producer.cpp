@@ -9,6 +9,20 @@ namespace lockstep {
 using namespace kafka_detail;
 
 namespace {
+// Errors about the message itself: sending it again cannot succeed.
+bool permanent_error(RdKafka::ErrorCode e) {
+  switch (e) {
+    case RdKafka::ERR_MSG_SIZE_TOO_LARGE:
+    case RdKafka::ERR_INVALID_MSG_SIZE:
+    case RdKafka::ERR_INVALID_MSG:
+    case RdKafka::ERR_INVALID_RECORD:
+    case RdKafka::ERR_RECORD_LIST_TOO_LARGE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 struct Pending {
   std::function<void(const Delivery&)> done;
 };
@@ -19,7 +33,10 @@ class DrCb : public RdKafka::DeliveryReportCb {
     std::unique_ptr<Pending> p(static_cast<Pending*>(m.msg_opaque()));
     if (!p) return;
     Delivery d;
-    if (m.err() != RdKafka::ERR_NO_ERROR) d.error = m.errstr();
+    if (m.err() != RdKafka::ERR_NO_ERROR) {
+      d.error = m.errstr();
+      d.permanent = permanent_error(m.err());
+    }
     d.partition = m.partition();
     d.offset = m.offset();
     p->done(d);
@@ -76,12 +93,13 @@ void Producer::send_async(const OutMessage& m, std::function<void(const Delivery
     }
     delete hs;
     std::unique_ptr<Pending> owned(p);
-    owned->done(Delivery{RdKafka::err2str(err), -1, -1});
+    owned->done(Delivery{RdKafka::err2str(err), permanent_error(err), -1, -1});
     return;
   }
 }
 
-std::vector<Delivery> Producer::send(const std::vector<OutMessage>& msgs, std::chrono::milliseconds timeout) {
+std::vector<Delivery> Producer::send(const std::vector<OutMessage>& msgs, std::chrono::milliseconds timeout,
+                                     const std::atomic<bool>* abort) {
   struct State {
     std::mutex mu;
     std::condition_variable cv;
@@ -90,7 +108,7 @@ std::vector<Delivery> Producer::send(const std::vector<OutMessage>& msgs, std::c
   };
   auto st = std::make_shared<State>();
   st->left = msgs.size();
-  st->out.assign(msgs.size(), Delivery{"not delivered: timed out", -1, -1});
+  st->out.assign(msgs.size(), Delivery{"not delivered: timed out", false, -1, -1});
   for (std::size_t i = 0; i < msgs.size(); ++i) {
     send_async(msgs[i], [st, i](const Delivery& d) {
       std::lock_guard lk(st->mu);
@@ -105,7 +123,7 @@ std::vector<Delivery> Producer::send(const std::vector<OutMessage>& msgs, std::c
       std::lock_guard lk(st->mu);
       if (st->left == 0) break;
     }
-    if (std::chrono::steady_clock::now() >= deadline) break;
+    if (std::chrono::steady_clock::now() >= deadline || (abort && abort->load())) break;
     impl_->producer->poll(10);
   }
   std::lock_guard lk(st->mu);

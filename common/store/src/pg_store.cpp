@@ -3,8 +3,12 @@
 // group and every event keeps its own compare-and-set.
 #include <pqxx/pqxx>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "codec.hpp"
 #include "lockstep/store.hpp"
@@ -37,6 +41,14 @@ std::string with_defaults(const std::string& url) {
   };
   add("connect_timeout", "5");
   add("application_name", "lockstep");
+  // A path that silently drops packets is noticed in seconds, not after the
+  // ~15 minutes of TCP retransmission: keepalive probes while waiting for an
+  // answer, and a bound on unacknowledged data (tcp_user_timeout, ms).
+  add("keepalives", "1");
+  add("keepalives_idle", "5");
+  add("keepalives_interval", "2");
+  add("keepalives_count", "3");
+  add("tcp_user_timeout", "10000");
   return out;
 }
 
@@ -174,7 +186,16 @@ const std::string kDeadLetterColumns =
 
 class PgStore final : public Store {
  public:
-  explicit PgStore(std::string url) : url_(with_defaults(url)) { connection(); }
+  PgStore(std::string url, const StoreOptions& options) : url_(with_defaults(url)), options_(options) { connection(); }
+
+  void interrupt() noexcept override {
+    std::lock_guard lk(conn_mu_);
+    if (!conn_) return;
+    const int fd = conn_->sock();
+    if (fd < 0) return;
+    interrupted_ = true;
+    ::shutdown(fd, SHUT_RDWR);  // the blocked call sees the connection end; the server rolls back
+  }
 
   const char* dialect() const override { return "postgresql"; }
 
@@ -302,26 +323,35 @@ class PgStore final : public Store {
     return res;
   }
 
-  std::size_t relay_dead_letters(std::size_t limit,
-                                 const std::function<bool(const std::vector<DeadLetterRecord>&)>& publish) override {
-    std::size_t n = 0;
+  RelayResult relay_dead_letters(std::size_t limit, const PublishFn& publish) override {
+    RelayResult out;
     guarded([&] {
+      out = RelayResult{};
       pqxx::work tx(data_connection());
       auto r = tx.exec_prepared("relay_select", static_cast<int64_t>(limit));
       if (r.empty()) return;
       std::vector<DeadLetterRecord> recs;
       recs.reserve(r.size());
-      Json ids = Json::array();
-      for (const auto& row : r) {
-        recs.push_back(record_from_row(row));
-        ids.push_back(recs.back().id);
+      for (const auto& row : r) recs.push_back(record_from_row(row));
+      out.selected = recs.size();
+      const auto results = publish(recs);
+      const auto plan = plan_relay(results, recs.size());
+      if (plan.broker_failed) {
+        out.broker_failed = true;
+        return;  // rolls back: the rows stay as they were
       }
-      if (!publish(recs)) return;  // rolls back: rows stay unpublished
-      tx.exec_prepared("relay_mark", ids.dump());
+      Json published = Json::array();
+      for (auto i : plan.published) published.push_back(recs[i].id);
+      Json deferred = Json::array();
+      for (auto i : plan.deferred)
+        deferred.push_back({{"id", recs[i].id}, {"error", i < results.size() ? results[i].error : "not published"}});
+      if (!published.empty()) tx.exec_prepared("relay_mark", published.dump());
+      if (!deferred.empty()) tx.exec_prepared("relay_defer", deferred.dump());
       tx.commit();
-      n = recs.size();
+      out.published = plan.published.size();
+      out.deferred = plan.deferred.size();
     });
-    return n;
+    return out;
   }
 
   std::vector<DeadLetterRecord> list_dead_letters(const DeadLetterFilter& f) override {
@@ -485,11 +515,19 @@ class PgStore final : public Store {
  private:
   pqxx::connection& connection() {
     if (!conn_) {
+      std::unique_ptr<pqxx::connection> c;
       try {
-        conn_ = std::make_unique<pqxx::connection>(url_);
+        c = std::make_unique<pqxx::connection>(url_);
       } catch (const pqxx::broken_connection& e) {
         throw TransientStoreError(std::string("database unreachable: ") + first_line(e.what()));
       }
+      if (options_.statement_timeout.count() > 0) {
+        const auto ms = std::to_string(options_.statement_timeout.count());
+        pqxx::nontransaction(*c).exec("SET statement_timeout = " + ms + "; SET lock_timeout = " + ms);
+      }
+      std::lock_guard lk(conn_mu_);
+      conn_ = std::move(c);
+      interrupted_ = false;
       prepared_ = false;
     }
     if (!prepared_ && schema_ready()) prepare();
@@ -529,7 +567,13 @@ class PgStore final : public Store {
     c.prepare("unclaim", "DELETE FROM processed_events WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))");
     c.prepare("dead_batch", kDeadSql);
     c.prepare("relay_select", std::string(kDeadLetterColumns) +
-                                  " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED");
+                                  " WHERE published_at IS NULL AND (relay_until IS NULL OR relay_until <= now())"
+                                  " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED");
+    // A deferred row is due again after 2^attempts seconds, at most 5 minutes.
+    c.prepare("relay_defer",
+              "UPDATE dead_letters d SET publish_attempts = d.publish_attempts + 1, publish_error = x.error, "
+              "relay_until = now() + least(power(2, least(d.publish_attempts + 1, 12)), 300) * interval '1 second' "
+              "FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, error text) WHERE d.id = x.id");
     c.prepare("relay_mark",
               "UPDATE dead_letters SET published_at = now() WHERE id IN "
               "(SELECT (jsonb_array_elements_text($1::jsonb))::bigint)");
@@ -583,6 +627,7 @@ class PgStore final : public Store {
   }
 
   void reset() {
+    std::lock_guard lk(conn_mu_);
     conn_.reset();
     prepared_ = false;
   }
@@ -592,7 +637,9 @@ class PgStore final : public Store {
     try {
       f();
     } catch (const pqxx::broken_connection& e) {
+      const bool cut = interrupted_.exchange(false);
       reset();
+      if (cut) throw TransientStoreError("database did not answer in time: connection cut");
       throw TransientStoreError(std::string("database connection lost: ") + first_line(e.what()));
     } catch (const pqxx::in_doubt_error& e) {
       reset();
@@ -618,10 +665,15 @@ class PgStore final : public Store {
   }
 
   std::string url_;
+  StoreOptions options_;
+  std::mutex conn_mu_;  // conn_ itself (interrupt() reads it from another thread)
+  std::atomic<bool> interrupted_{false};
   std::unique_ptr<pqxx::connection> conn_;
   bool prepared_ = false;
 };
 
-std::unique_ptr<Store> make_pg_store(const std::string& url) { return std::make_unique<PgStore>(url); }
+std::unique_ptr<Store> make_pg_store(const std::string& url, const StoreOptions& options) {
+  return std::make_unique<PgStore>(url, options);
+}
 
 }  // namespace lockstep

@@ -3,5 +3,5 @@
 #include <string>
 #include "lockstep/store.hpp"
 namespace lockstep {
-std::unique_ptr<Store> make_pg_store(const std::string& url);
+std::unique_ptr<Store> make_pg_store(const std::string& url, const StoreOptions& options = {});
 }

@@ -420,8 +420,7 @@ class SqliteStore final : public Store {
   // them (false or thrown). Concurrent relays never get the same row; a relay
   // that died mid-publish leaves a lease that expires, and its rows are then
   // published by the next relay (at least once, never lost).
-  std::size_t relay_dead_letters(std::size_t limit,
-                                 const std::function<bool(const std::vector<DeadLetterRecord>&)>& publish) override {
+  RelayResult relay_dead_letters(std::size_t limit, const PublishFn& publish) override {
     std::vector<DeadLetterRecord> recs;
     std::string ids;
     guarded([&] {
@@ -443,27 +442,50 @@ class SqliteStore final : public Store {
       s.bind(1, owner_).bind(2, ids).run();
       tx.commit();
     });
-    if (recs.empty()) return 0;
+    RelayResult out;
+    if (recs.empty()) return out;
+    out.selected = recs.size();
 
-    bool ok = false;
+    std::vector<PublishResult> results;
     try {
-      ok = publish(recs);
+      results = publish(recs);
     } catch (...) {
       release(ids);
       throw;
     }
-    if (!ok) {
+    const auto plan = plan_relay(results, recs.size());
+    if (plan.broker_failed) {
       release(ids);
-      return 0;
+      out.broker_failed = true;
+      return out;
     }
+    Json published = Json::array();
+    for (auto i : plan.published) published.push_back(recs[i].id);
+    Json deferred = Json::array();
+    for (auto i : plan.deferred)
+      deferred.push_back({{"id", recs[i].id}, {"error", i < results.size() ? results[i].error : "not published"}});
     guarded([&] {
       Tx tx(*this);
-      auto s = stmt(std::string("UPDATE dead_letters SET published_at = coalesce(published_at, ") + kNow +
-                    "), relay_owner = NULL, relay_until = NULL WHERE id IN (SELECT value FROM json_each(?1))");
-      s.bind(1, ids).run();
+      {
+        auto s = stmt(std::string("UPDATE dead_letters SET published_at = coalesce(published_at, ") + kNow +
+                      "), relay_owner = NULL, relay_until = NULL WHERE id IN (SELECT value FROM json_each(?1))");
+        s.bind(1, published.dump()).run();
+      }
+      {
+        // A deferred row is due again after 2^attempts seconds, at most 5 minutes.
+        auto s = stmt(
+            "UPDATE dead_letters SET publish_attempts = publish_attempts + 1, relay_owner = NULL, "
+            "publish_error = (SELECT json_extract(j.value, '$.error') FROM json_each(?1) j "
+            "                 WHERE json_extract(j.value, '$.id') = dead_letters.id), "
+            "relay_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || min(1 << min(publish_attempts + 1, 12), 300) || "
+            "' seconds') WHERE id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))");
+        s.bind(1, deferred.dump()).run();
+      }
       tx.commit();
     });
-    return recs.size();
+    out.published = plan.published.size();
+    out.deferred = plan.deferred.size();
+    return out;
   }
 
   std::vector<DeadLetterRecord> list_dead_letters(const DeadLetterFilter& f) override {

@@ -8,9 +8,37 @@
 
 namespace lockstep {
 
-std::unique_ptr<Store> open_store(const std::string& url) {
+std::unique_ptr<Store> open_store(const std::string& url, const StoreOptions& options) {
   if (url.rfind("sqlite:", 0) == 0) return make_sqlite_store(url);
-  return make_pg_store(url);
+  return make_pg_store(url, options);
+}
+
+std::size_t Store::relay_dead_letters(std::size_t limit,
+                                      const std::function<bool(const std::vector<DeadLetterRecord>&)>& publish) {
+  const PublishFn all_or_nothing = [&](const std::vector<DeadLetterRecord>& recs) {
+    const bool ok = publish(recs);
+    return std::vector<PublishResult>(recs.size(), PublishResult{ok, false, ok ? "" : "not published"});
+  };
+  return relay_dead_letters(limit, all_or_nothing).published;
+}
+
+RelayPlan plan_relay(const std::vector<Store::PublishResult>& results, std::size_t rows) {
+  RelayPlan plan;
+  bool any_permanent = false;
+  for (std::size_t i = 0; i < rows; ++i) {
+    const bool delivered = i < results.size() && results[i].delivered;
+    if (delivered)
+      plan.published.push_back(i);
+    else if (i < results.size() && results[i].permanent)
+      any_permanent = true;
+  }
+  if (plan.published.empty() && !any_permanent) {
+    plan.broker_failed = rows > 0;
+    return plan;
+  }
+  for (std::size_t i = 0; i < rows; ++i)
+    if (!(i < results.size() && results[i].delivered)) plan.deferred.push_back(i);
+  return plan;
 }
 
 int latest_schema_version() { return migrations().empty() ? 0 : migrations().back().version; }

@@ -43,6 +43,9 @@ struct KafkaConfig {
 struct DatabaseConfig {
   std::string url = "postgresql://localhost/lockstep";
   int pool_size = 4;  // connections = executor threads
+  // Longest the worker waits for one database call (a batch, a relay pass)
+  // before it cuts the connection and treats the database as not answering.
+  int timeout_ms = 10000;
 };
 
 struct RetryConfig {

@@ -53,25 +53,48 @@ class Engine {
   std::mt19937_64 rng_;
 };
 
+// librdkafka's default message.max.bytes: what a worker's message must fit
+// unless kafka.properties sets another value.
+inline constexpr std::size_t kDefaultMaxMessageBytes = 1000000;
+std::size_t max_message_bytes(const KafkaProps& props);
+
 // Transactional outbox relay: publishes unpublished dead_letters rows to the
-// dead-letter topic and marks them, so a crash between the database commit and
-// the publish loses nothing (a row may be published twice, never zero times).
+// dead-letter topic and marks each delivered one, so a crash between the
+// database commit and the publish loses nothing (a row may be published twice,
+// never zero times). A row the broker refuses is deferred with a backoff of its
+// own and never holds back the rows behind it.
 class DeadLetterRelay {
  public:
-  DeadLetterRelay(Producer& producer, std::string topic, Metrics* metrics)
-      : producer_(producer), topic_(std::move(topic)), metrics_(metrics) {}
-  // Publishes up to `limit` rows; returns how many were published and marked.
-  // Throws TransientStoreError; returns 0 when the broker did not take them.
-  std::size_t run_once(Store& store, std::size_t limit = 100);
+  DeadLetterRelay(Producer& producer, std::string topic, Metrics* metrics,
+                  std::size_t max_bytes = kDefaultMaxMessageBytes,
+                  std::chrono::milliseconds send_timeout = std::chrono::milliseconds(15000))
+      : producer_(producer), topic_(std::move(topic)), metrics_(metrics), max_bytes_(max_bytes),
+        send_timeout_(send_timeout) {}
+  struct Pass {
+    std::size_t selected = 0;   // rows that were due
+    std::size_t published = 0;  // delivered and marked
+    std::size_t deferred = 0;   // refused or not delivered: retried later, alone
+    bool broker_failed = false;  // nothing delivered, nothing marked: the broker is away
+    std::string last_error;
+  };
+  // One pass over up to `limit` due rows. Throws TransientStoreError. `abort`
+  // cuts the wait for delivery reports short (shutdown).
+  Pass run_once(Store& store, std::size_t limit = 100, const std::atomic<bool>* abort = nullptr);
 
  private:
   Producer& producer_;
   std::string topic_;
   Metrics* metrics_;
+  std::size_t max_bytes_;
+  std::chrono::milliseconds send_timeout_;
 };
 
 // Builds the dead-letter topic message of a stored dead letter (contract §5).
-OutMessage dead_letter_message(const DeadLetterRecord& d, const std::string& topic);
+// When the whole event would make it larger than `max_bytes`, the body carries
+// "trimmed": true and "original_bytes" instead of the event (and, if still too
+// large, the event's own headers are left out, counted in "headers_trimmed").
+OutMessage dead_letter_message(const DeadLetterRecord& d, const std::string& topic,
+                               std::size_t max_bytes = kDefaultMaxMessageBytes);
 
 // Builds the outcome topic message (contract §4). A duplicate's message says
 // "duplicate" and carries the first outcome under "first" (so a producer that

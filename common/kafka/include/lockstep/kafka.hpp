@@ -55,7 +55,8 @@ struct OutMessage {
 };
 
 struct Delivery {
-  std::string error;  // empty on success
+  std::string error;       // empty on success
+  bool permanent = false;  // the broker or client refuses this message itself (e.g. too large): resending cannot help
   int32_t partition = -1;
   int64_t offset = -1;
 };
@@ -71,8 +72,10 @@ class Producer {
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;
 
-  // Sends all messages and waits for every delivery report (or `timeout`).
-  std::vector<Delivery> send(const std::vector<OutMessage>& msgs, std::chrono::milliseconds timeout);
+  // Sends all messages and waits for every delivery report, `timeout`, or
+  // `abort` turning true (what is not reported by then counts as not delivered).
+  std::vector<Delivery> send(const std::vector<OutMessage>& msgs, std::chrono::milliseconds timeout,
+                             const std::atomic<bool>* abort = nullptr);
   // Sends one; `done` runs on a thread calling poll()/send()/flush().
   void send_async(const OutMessage& m, std::function<void(const Delivery&)> done);
   void poll(std::chrono::milliseconds timeout);

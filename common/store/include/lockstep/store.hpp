@@ -129,11 +129,31 @@ class Store {
   virtual CommitResult commit(const std::vector<AppliedWrite>& applied,
                               const std::vector<DeadLetterWrite>& dead) = 0;
 
-  // Outbox relay: locks up to `limit` unpublished dead letters (skipping rows another
-  // relay holds), calls `publish` with them, and marks them published only if it
-  // returns true, in the same transaction. Returns how many were marked.
-  virtual std::size_t relay_dead_letters(std::size_t limit,
-                                         const std::function<bool(const std::vector<DeadLetterRecord>&)>& publish) = 0;
+  // Outbox relay. `publish` gets up to `limit` unpublished dead letters that are
+  // due (skipping rows another relay holds, and rows deferred after a failed
+  // publish until their retry time) and returns one PublishResult per record, in
+  // order. Every delivered row is marked published. A failed row is deferred
+  // (publish_attempts + 1, publish_error, retried after a backoff of its own) when
+  // its failure is permanent or when other rows of the batch were delivered, so
+  // that one message the broker refuses never holds back the rows behind it. When
+  // nothing was delivered and no failure was permanent (the broker is away),
+  // nothing changes and `broker_failed` is set: the caller backs off as a whole.
+  struct PublishResult {
+    bool delivered = false;
+    bool permanent = false;  // retrying the same message cannot succeed
+    std::string error;
+  };
+  using PublishFn = std::function<std::vector<PublishResult>(const std::vector<DeadLetterRecord>&)>;
+  struct RelayResult {
+    std::size_t selected = 0;
+    std::size_t published = 0;
+    std::size_t deferred = 0;
+    bool broker_failed = false;
+  };
+  virtual RelayResult relay_dead_letters(std::size_t limit, const PublishFn& publish) = 0;
+  // All or nothing: `publish` returns whether every row was delivered. Returns
+  // how many rows were marked published.
+  std::size_t relay_dead_letters(std::size_t limit, const std::function<bool(const std::vector<DeadLetterRecord>&)>& publish);
 
   virtual void ping() = 0;
 
@@ -180,12 +200,32 @@ class Store {
   virtual int schema_version() = 0;
 
   virtual const char* dialect() const = 0;
+
+  // Cuts this store's connection while another thread may be inside one of its
+  // calls, which then throws TransientStoreError (a database that stopped
+  // answering, or shutdown). Thread-safe; the next call reconnects.
+  virtual void interrupt() noexcept {}
 };
+
+struct StoreOptions {
+  // > 0: the server aborts a statement running longer than this, so a call that
+  // is still waiting after it has met a hang, not a slow query (PostgreSQL).
+  std::chrono::milliseconds statement_timeout{0};
+};
+
+// What a relay pass does with the publish results of its rows (shared by the
+// stores): indexes of rows to mark published and of rows to defer.
+struct RelayPlan {
+  std::vector<std::size_t> published;
+  std::vector<std::size_t> deferred;
+  bool broker_failed = false;
+};
+RelayPlan plan_relay(const std::vector<Store::PublishResult>& results, std::size_t rows);
 
 // Opens a store for a database URL (postgresql://, postgres://, or a libpq
 // key=value string; sqlite:///absolute/path or sqlite:relative/path for the
 // embedded store). Throws TransientStoreError when the database is unreachable.
-std::unique_ptr<Store> open_store(const std::string& url);
+std::unique_ptr<Store> open_store(const std::string& url, const StoreOptions& options = {});
 
 // The file path of a sqlite: URL; throws std::invalid_argument when it has none or
 // names an in-memory database (each connection would get its own).
