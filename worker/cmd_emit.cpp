@@ -144,8 +144,8 @@ int cmd_emit(Args& args) {
       if (d.error.empty()) {
         ++delivered;
         if (wait) {
-          const SourceRef src{*topic, "", d.partition, d.offset, -1};
-          awaited.push_back({lineno, idempotency_key_for(parse_event(value, key, limits), src)});
+          const SourceRef src{*topic, "", d.partition, d.offset, d.timestamp_ms};
+          awaited.push_back({lineno, idempotency_key_for(parse_event(value, key, limits), src, value, key)});
         }
         std::cout << "delivered line=" << lineno << " event_id=" << id << " topic=" << *topic
                   << " partition=" << d.partition << " offset=" << d.offset << std::endl;

@@ -187,7 +187,9 @@ TEST_F(EngineTest, MixedBatchGivesEachEventItsOwnOutcome) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM dead_letters"), "5");
   // The malformed input keeps its raw bytes exactly and gets a stable id.
   EXPECT_EQ(db.scalar("SELECT convert_from(raw, 'UTF8') FROM dead_letters WHERE source_offset = 13"), "{not json");
-  EXPECT_EQ(db.scalar("SELECT event_id FROM dead_letters WHERE source_offset = 13"), "malformed:transitions.bot:0:13");
+  const auto malformed_id = db.scalar("SELECT event_id FROM dead_letters WHERE source_offset = 13");
+  EXPECT_EQ(malformed_id.rfind("malformed:transitions.bot:0:13:", 0), 0u) << malformed_id;
+  EXPECT_EQ(malformed_id.size(), std::string("malformed:transitions.bot:0:13:").size() + 16) << malformed_id;
   // A key mismatch with a readable event_id is dead-lettered under that id.
   EXPECT_EQ(db.scalar("SELECT reason FROM dead_letters WHERE event_id = 'e-key'"), "malformed");
   // The duplicate changed nothing: m3 does not exist, e-dup still points at m9.

@@ -776,3 +776,68 @@ TEST_F(WorkerTest, PartitionsGivenBackAfterPauseAndRebalanceAreReadAgain) {
 
 }  // namespace
 }  // namespace lockstep
+
+namespace lockstep {
+namespace {
+
+// Lag must show a stalled partition: every assigned partition gets a lag series
+// computed from the broker's high watermark, also while fetching is paused (a
+// paused partition fetches nothing, so the watermark of the last fetch is stale),
+// and lockstep_partition_paused says which partitions are paused and why.
+TEST_F(WorkerTest, LagAndPauseReasonOfEveryAssignedPartitionWhileStalled) {
+  cfg.database.timeout_ms = 1500;  // the lock below makes every call fail after 1 s
+  Producer p(cfg.kafka.brokers, {});
+  const auto send_each = [&](const std::string& tag, int per_partition) {
+    std::vector<OutMessage> msgs;
+    for (const char* topic : {"transitions.bot", "transitions.api"})
+      for (int part = 0; part < 4; ++part)
+        for (int i = 0; i < per_partition; ++i) {
+          const std::string agg = tag + std::string(topic).substr(12) + std::to_string(part) + "-" + std::to_string(i);
+          OutMessage m{topic, "membership:" + agg, event_json(tag + agg, agg, "join"), {}};
+          m.partition = part;
+          msgs.push_back(std::move(m));
+        }
+    for (const auto& d : p.send(msgs, 30s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  };
+  pqxx::connection locker(db.url());
+  pqxx::work gate(locker);
+  gate.exec("LOCK TABLE processed_events, dead_letters IN ACCESS EXCLUSIVE MODE");
+  send_each("a", 3);
+  start();
+  const auto series = [](const char* name, const std::string& topic, int part, const char* extra = "") {
+    return std::string(name) + "{partition=\"" + std::to_string(part) + "\"" + extra + ",topic=\"" + topic + "\"}";
+  };
+  ASSERT_TRUE(poll_until(60s, [&] {
+    const auto text = metrics->serialize();
+    for (const char* topic : {"transitions.bot", "transitions.api"})
+      for (int part = 0; part < 4; ++part)
+        if (test::metric_value(text, series("lockstep_partition_paused", topic, part, ",reason=\"database\"")) != 1)
+          return false;
+    return true;
+  })) << "every partition paused, reason database:\n" << metrics->serialize();
+  send_each("b", 5);  // arrives while paused: nothing fetches it
+  std::string text;
+  EXPECT_TRUE(poll_until(30s, [&] {
+    text = metrics->serialize();
+    for (const char* topic : {"transitions.bot", "transitions.api"})
+      for (int part = 0; part < 4; ++part)
+        if (test::metric_value(text, series("lockstep_consumer_lag", topic, part)) != 8) return false;
+    return true;
+  })) << "lag 8 (3 without outcome + 5 not fetched) on every partition:\n" << text;
+
+  gate.abort();  // the database answers again: fetching resumes, the lag drains to 0
+  EXPECT_TRUE(poll_until(60s, [&] {
+    text = metrics->serialize();
+    for (const char* topic : {"transitions.bot", "transitions.api"})
+      for (int part = 0; part < 4; ++part) {
+        if (test::metric_value(text, series("lockstep_consumer_lag", topic, part)) != 0) return false;
+        if (test::metric_value(text, series("lockstep_partition_paused", topic, part, ",reason=\"database\"")) != -1)
+          return false;
+      }
+    return true;
+  })) << text;
+  EXPECT_EQ(count("SELECT count(*) FROM processed_events"), 64);
+}
+
+}  // namespace
+}  // namespace lockstep

@@ -533,7 +533,8 @@ int run(const Options& o) {
   std::map<std::string, long> per_topic;
   for (const auto& m : *in.events) {
     ++per_topic[m.topic];
-    ids.insert(idempotency_key_for(parse_event(m.value, m.key, in.limits), SourceRef{m.topic, "", m.partition, m.offset, -1}));
+    ids.insert(idempotency_key_for(parse_event(m.value, m.key, in.limits),
+                                   SourceRef{m.topic, "", m.partition, m.offset, m.timestamp_ms}, m.value, m.key));
   }
   pqxx::connection c(url);
   pqxx::nontransaction tx(c);

@@ -16,7 +16,7 @@ const char* to_string(Outcome o) {
   return "?";
 }
 
-std::string idempotency_key(const Work& w) { return idempotency_key_for(w.parsed, w.src); }
+std::string idempotency_key(const Work& w) { return idempotency_key_for(w.parsed, w.src, w.value, w.kafka_key); }
 
 Engine::Engine(const Config& cfg, Metrics* metrics, uint64_t seed)
     : cfg_(cfg),

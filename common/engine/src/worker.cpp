@@ -414,6 +414,7 @@ struct Worker::Impl {
     for (const auto& tp : revoked) {
       book.erase(tp);
       metrics->remove_lag(tp.topic, tp.partition);  // its lag is the next owner's to report
+      metrics->set_paused(tp.topic, tp.partition, "");
       spdlog::info("revoked {} ({} queued events released to the next owner)", tp_name(tp.topic, tp.partition),
                    dropped);
     }
@@ -569,10 +570,85 @@ struct Worker::Impl {
     metrics->set_ready(is_ready());
     metrics->set_inflight(static_cast<double>(sched.size()));
     metrics->set_oldest_inflight(sched.oldest_age().count());
-    for (const auto& tp : current_positions()) {
-      auto hw = consumer->high_watermark(tp.topic, tp.partition);
-      if (hw) metrics->set_lag(tp.topic, tp.partition, static_cast<double>(std::max<int64_t>(0, *hw - tp.offset)));
+  }
+
+  // ---- lag -----------------------------------------------------------------
+  // Lag of every assigned partition, whether or not anything was consumed from
+  // it: the broker's high watermark minus the position below which every event
+  // has an outcome (or, before the first event, the group's committed offset,
+  // else the low watermark: where auto.offset.reset=earliest starts). A paused
+  // partition fetches nothing, so its watermark is asked of the broker; for the
+  // others the one from the last fetch response is used. Off the consumer
+  // thread: a watermark query can wait for a broker that does not answer.
+  std::atomic<bool> fetching_paused{false};
+  Waker lag_waker;
+
+  void lag_loop() {
+    std::map<TopicPartition, std::pair<uint64_t, int64_t>> start_of;  // tp -> (generation, committed offset or -1)
+    while (!stopping) {
+      struct Row {
+        TopicPartition tp;
+        uint64_t generation;
+        std::optional<int64_t> pos;
+      };
+      std::vector<Row> rows;
+      {
+        std::lock_guard lk(book_mu);
+        for (auto& [tp, st] : book) rows.push_back({tp, st.generation, st.offsets.position()});
+      }
+      std::vector<TopicPartition> unknown;
+      for (const auto& r : rows) {
+        const auto it = start_of.find(r.tp);
+        if (!r.pos && (it == start_of.end() || it->second.first != r.generation)) unknown.push_back(r.tp);
+      }
+      if (!unknown.empty()) {
+        try {
+          for (const auto& c : consumer->committed(unknown, milliseconds(2000)))
+            for (const auto& r : rows)
+              if (r.tp == c) start_of[c] = {r.generation, c.offset};
+        } catch (const KafkaError& e) {
+          spdlog::debug("lag: committed offsets not available: {}", e.what());
+        }
+      }
+      const bool paused_now = fetching_paused.load();
+      for (const auto& r : rows) {
+        if (stopping) break;
+        std::optional<int64_t> hw, lo;
+        if (!paused_now) hw = consumer->high_watermark(r.tp.topic, r.tp.partition);
+        if (!hw || (!r.pos && !start_of.count(r.tp))) {
+          if (auto wm = consumer->query_watermarks(r.tp.topic, r.tp.partition, milliseconds(1000))) {
+            lo = wm->first;
+            hw = wm->second;
+          }
+        }
+        if (!hw) continue;
+        int64_t start = -1;
+        if (r.pos) {
+          start = *r.pos;
+        } else if (auto it = start_of.find(r.tp); it != start_of.end() && it->second.second >= 0) {
+          start = it->second.second;
+        } else if (lo) {
+          start = *lo;
+        } else {
+          continue;
+        }
+        std::lock_guard lk(book_mu);  // the partition may have been revoked meanwhile (its series removed)
+        const auto it = book.find(r.tp);
+        if (it != book.end() && it->second.generation == r.generation)
+          metrics->set_lag(r.tp.topic, r.tp.partition, static_cast<double>(std::max<int64_t>(0, *hw - start)));
+      }
+      for (auto it = start_of.begin(); it != start_of.end();) {
+        const bool assigned = std::any_of(rows.begin(), rows.end(), [&](const Row& r) { return r.tp == it->first; });
+        it = assigned ? std::next(it) : start_of.erase(it);
+      }
+      lag_waker.wait_for(milliseconds(2000));
     }
+  }
+
+  // The paused partitions and why, for lockstep_partition_paused.
+  void publish_pause_state(const std::vector<TopicPartition>& assignment, const std::string& reason) {
+    fetching_paused = !reason.empty();
+    for (const auto& tp : assignment) metrics->set_paused(tp.topic, tp.partition, reason);
   }
 
   void run(const std::atomic<bool>& stop) {
@@ -603,21 +679,31 @@ struct Worker::Impl {
     threads.emplace_back([this] { relay_loop(db_slots.back()); });
     threads.emplace_back([this] { committer_loop(); });
     threads.emplace_back([this] { watchdog_loop(); });
+    threads.emplace_back([this] { lag_loop(); });
 
     spdlog::info("worker started: group {}, topics {}, {} executors, batch {}{}", cfg.kafka.group_id,
                  fmt::join(topics, ","), executors, cfg.naive ? 1 : cfg.batch.max_events,
                  cfg.naive ? " (naive mode)" : "");
 
     bool paused = false;
+    std::string pause_reason;  // published in lockstep_partition_paused
     std::vector<TopicPartition> assigned_seen;
     auto last_gauges = Clock::now();
     const auto max_inflight = static_cast<std::size_t>(cfg.limits.max_inflight);
     while (!stop && !fatal) {
       // Backpressure and fault handling: stop fetching while too much is in
       // flight or the database is down; resume when it drains / recovers.
+      // An infrastructure fault stops fetching while events wait for it (the
+      // database, an outcome message) or while dead letters cannot be published.
       const auto inflight = sched.size();
-      const bool want_pause = inflight >= max_inflight || (!db_ok && inflight > 0);
-      const bool want_resume = inflight < max_inflight / 2 && (db_ok || inflight == 0);
+      const bool db_fault = (!db_ok || db_stalled) && inflight > 0;
+      const bool broker_fault = !relay_ok || (!outcome_ok && inflight > 0);
+      const bool want_pause = inflight >= max_inflight || db_fault || broker_fault;
+      const bool want_resume = inflight < max_inflight / 2 && !db_fault && !broker_fault;
+      const std::string reason = inflight >= max_inflight ? "backpressure"
+                                 : db_fault               ? "database"
+                                 : broker_fault           ? "broker"
+                                                          : (paused ? pause_reason : "");
       auto assignment = consumer->assignment();
       std::sort(assignment.begin(), assignment.end());
       if (!same_partitions(assignment, assigned_seen)) {
@@ -629,15 +715,23 @@ struct Worker::Impl {
           consumer->pause(assignment);
         else
           consumer->resume(assignment);
+        publish_pause_state(assignment, paused ? pause_reason : "");
       }
       if (!paused && want_pause) {
         consumer->pause(assignment);
         paused = true;
-        spdlog::info("fetching paused ({} events in flight, database {})", inflight, db_ok ? "up" : "down");
+        pause_reason = reason;
+        publish_pause_state(assignment, pause_reason);
+        spdlog::info("fetching paused: {} ({} events in flight)", reason, inflight);
       } else if (paused && want_resume) {
         consumer->resume(assignment);
         paused = false;
+        pause_reason.clear();
+        publish_pause_state(assignment, "");
         spdlog::info("fetching resumed");
+      } else if (paused && reason != pause_reason) {
+        pause_reason = reason;
+        publish_pause_state(assignment, pause_reason);
       }
       // Drain what librdkafka has buffered, even while paused (bounded by its queue).
       for (int i = 0; i < 1000; ++i) {
@@ -661,7 +755,11 @@ struct Worker::Impl {
     const auto budget = milliseconds(cfg.shutdown_timeout_ms);
     const auto drain_until = started + budget * 6 / 10;
     spdlog::info("shutting down: stop fetching, {} events in flight", sched.size());
-    consumer->pause(consumer->assignment());
+    {
+      const auto assignment = consumer->assignment();
+      consumer->pause(assignment);
+      publish_pause_state(assignment, "shutdown");
+    }
     // Finish what is in flight while there is time (the database may be down).
     while (sched.size() > 0 && Clock::now() < drain_until) {
       auto m = consumer->poll(milliseconds(20));  // serves callbacks; late buffered messages are dropped below
@@ -676,6 +774,7 @@ struct Worker::Impl {
     relay_waker.kick();
     commit_waker.kick();
     watchdog_waker.kick();
+    lag_waker.kick();
     // Calls still waiting on the database now are abandoned: cut their
     // connections (the server rolls their transactions back; the events are
     // re-read on the next start) so that the threads can be joined in time.

@@ -183,6 +183,14 @@ std::optional<int64_t> Consumer::high_watermark(const std::string& topic, int32_
   return hi;
 }
 
+std::optional<std::pair<int64_t, int64_t>> Consumer::query_watermarks(const std::string& topic, int32_t partition,
+                                                                       std::chrono::milliseconds timeout) {
+  int64_t lo = -1, hi = -1;
+  auto err = impl_->consumer->query_watermark_offsets(topic, partition, &lo, &hi, static_cast<int>(timeout.count()));
+  if (err != RdKafka::ERR_NO_ERROR || hi < 0) return std::nullopt;
+  return std::make_pair(lo, hi);
+}
+
 void Consumer::close() {
   if (!impl_ || impl_->closed) return;
   impl_->closed = true;

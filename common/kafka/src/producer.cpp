@@ -39,6 +39,7 @@ class DrCb : public RdKafka::DeliveryReportCb {
     }
     d.partition = m.partition();
     d.offset = m.offset();
+    d.timestamp_ms = m.timestamp().timestamp;
     p->done(d);
   }
 };

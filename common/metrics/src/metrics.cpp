@@ -46,6 +46,11 @@ constexpr FamilySpec kOldestInflight{"lockstep_oldest_inflight_seconds",
                                      prometheus::MetricType::Gauge};
 constexpr FamilySpec kLag{"lockstep_consumer_lag", "Consumer lag in messages, by topic and partition.",
                           prometheus::MetricType::Gauge};
+constexpr FamilySpec kPaused{"lockstep_partition_paused",
+                             "1 for each assigned partition whose fetching is paused, by reason: backpressure "
+                             "(limits.max_inflight reached), database (not answering), broker (dead letters or "
+                             "outcomes not published), shutdown. No series while a partition is fetched.",
+                             prometheus::MetricType::Gauge};
 constexpr FamilySpec kReady{"lockstep_ready",
                             "1 when /readyz answers 200 (database answers, consumer holds an assignment), else 0.",
                             prometheus::MetricType::Gauge};
@@ -53,9 +58,11 @@ constexpr FamilySpec kInfra{"lockstep_infrastructure_errors_total",
                             "Errors talking to infrastructure, by component (database, kafka).",
                             prometheus::MetricType::Counter};
 
-constexpr std::array<const FamilySpec*, 11> kFamilies = {&kConsumed,   &kEvents,   &kConflicts,       &kRetries,
-                                                         &kDeadLetters, &kDuration, &kInflight,        &kOldestInflight,
-                                                         &kLag,        &kReady,    &kInfra};
+constexpr std::array<const FamilySpec*, 12> kFamilies = {&kConsumed,   &kEvents,   &kConflicts, &kRetries,
+                                                         &kDeadLetters, &kDuration, &kInflight,  &kOldestInflight,
+                                                         &kLag,        &kPaused,   &kReady,     &kInfra};
+
+constexpr std::array<const char*, 4> kPauseReasons = {"backpressure", "database", "broker", "shutdown"};
 
 constexpr std::array<const char*, 5> kDeadLetterReasons = {
     "malformed", "unknown_transition", "version_conflict", "invalid_transition", "retries_exhausted"};
@@ -85,6 +92,7 @@ Metrics::Metrics()
       inflight_(build(prometheus::BuildGauge(), kInflight, *registry_).Add({})),
       oldest_inflight_(build(prometheus::BuildGauge(), kOldestInflight, *registry_).Add({})),
       lag_(build(prometheus::BuildGauge(), kLag, *registry_)),
+      paused_(build(prometheus::BuildGauge(), kPaused, *registry_)),
       ready_(build(prometheus::BuildGauge(), kReady, *registry_).Add({})),
       infra_(build(prometheus::BuildCounter(), kInfra, *registry_)) {
   // Pre-create the series dashboards expect so they read 0 from the start.
@@ -124,6 +132,17 @@ void Metrics::set_lag(const std::string& topic, int partition, double lag) {
 void Metrics::remove_lag(const std::string& topic, int partition) {
   const std::map<std::string, std::string> labels = {{"topic", topic}, {"partition", std::to_string(partition)}};
   if (lag_.Has(labels)) lag_.Remove(&lag_.Add(labels));
+}
+
+void Metrics::set_paused(const std::string& topic, int partition, const std::string& reason) {
+  const std::string p = std::to_string(partition);
+  for (const char* r : kPauseReasons) {
+    const std::map<std::string, std::string> labels = {{"topic", topic}, {"partition", p}, {"reason", r}};
+    if (reason == r)
+      paused_.Add(labels).Set(1);
+    else if (paused_.Has(labels))
+      paused_.Remove(&paused_.Add(labels));
+  }
 }
 
 void Metrics::set_ready(bool ready) { ready_.Set(ready ? 1 : 0); }

@@ -53,7 +53,7 @@ std::vector<InvariantCheck> verify(const std::string& database_url, const Machin
       std::set<std::string> ids;
       for (const auto& m : *in.events) {
         const SourceRef src{m.topic, "", m.partition, m.offset, m.timestamp_ms};
-        ids.insert(idempotency_key_for(parse_event(m.value, m.key, in.limits), src));
+        ids.insert(idempotency_key_for(parse_event(m.value, m.key, in.limits), src, m.value, m.key));
       }
       c.checked = static_cast<long>(ids.size());
       const bool pg = std::string(tx.dialect()) == "postgresql";

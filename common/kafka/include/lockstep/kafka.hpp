@@ -59,6 +59,7 @@ struct Delivery {
   bool permanent = false;  // the broker or client refuses this message itself (e.g. too large): resending cannot help
   int32_t partition = -1;
   int64_t offset = -1;
+  int64_t timestamp_ms = -1;  // the message's timestamp as the broker stores it, -1 when unknown
 };
 
 // librdkafka settings: bootstrap servers plus user properties (kafka.properties).
@@ -113,6 +114,10 @@ class Consumer {
   std::vector<TopicPartition> committed(const std::vector<TopicPartition>& parts, std::chrono::milliseconds timeout);
   // High watermark last seen for a partition (from fetch responses), or nullopt.
   std::optional<int64_t> high_watermark(const std::string& topic, int32_t partition);
+  // Low and high watermark asked of the partition's leader now (also for a
+  // partition that is paused, which fetches nothing), or nullopt on error/timeout.
+  std::optional<std::pair<int64_t, int64_t>> query_watermarks(const std::string& topic, int32_t partition,
+                                                              std::chrono::milliseconds timeout);
   bool joined() const { return joined_.load(); }  // has received an assignment since the last revoke/close
   void close();
 

@@ -33,6 +33,9 @@ class Metrics {
   void set_oldest_inflight(double seconds);
   void set_lag(const std::string& topic, int partition, double lag);
   void remove_lag(const std::string& topic, int partition);  // the partition went to another worker
+  // Why fetching of an assigned partition is paused ("backpressure", "database",
+  // "broker", "shutdown"), or "" when it is fetched or no longer assigned.
+  void set_paused(const std::string& topic, int partition, const std::string& reason);
   void set_ready(bool ready);
   void infra_error(const std::string& component);  // "database" | "kafka"
 
@@ -51,6 +54,7 @@ class Metrics {
   prometheus::Gauge& inflight_;
   prometheus::Gauge& oldest_inflight_;
   prometheus::Family<prometheus::Gauge>& lag_;
+  prometheus::Family<prometheus::Gauge>& paused_;
   prometheus::Gauge& ready_;
   prometheus::Family<prometheus::Counter>& infra_;
 };

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lockstep/event.hpp"
@@ -34,7 +35,10 @@ using WorkPtr = std::unique_ptr<Work>;
 std::string lane_key_for(const ParseResult& parsed, const SourceRef& src);
 
 // The idempotency key of a consumed message: its event_id, the event_id a
-// malformed message still carries, or "malformed:<topic>:<partition>:<offset>".
-std::string idempotency_key_for(const ParseResult& parsed, const SourceRef& src);
+// malformed message still carries, or
+// "malformed:<topic>:<partition>:<offset>:<digest>", where the digest (16 hex
+// digits, FNV-1a 64) covers the message's timestamp, key and value.
+std::string idempotency_key_for(const ParseResult& parsed, const SourceRef& src, std::string_view value,
+                                const std::optional<std::string>& key);
 
 }  // namespace lockstep
