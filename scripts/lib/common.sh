@@ -20,7 +20,7 @@
 #                                      LOCKSTEP_DATABASE_URL (+ LOCKSTEP_PG_BINDIR,
 #                                      LOCKSTEP_PGCTL)
 #   lockstep_pg_stop                   stop it and delete its dir (idempotent)
-#   lockstep_pg_ctl stop|start|restart|crash|status
+#   lockstep_pg_ctl stop|start|restart|crash|kill|freeze|thaw|status
 #                                      control that same cluster (see scripts/pgctl)
 #
 # lockstep_pg_start must be called in the main shell (not inside "$(...)" or
@@ -380,6 +380,7 @@ lockstep_pg_stop() {
     bindir="$(_lockstep_pg_bindir)" || bindir=""
     if [[ -f "$dir/data/postmaster.pid" ]]; then
       pid="$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)"
+      _lockstep_pg_signal_all "$dir" CONT 2>/dev/null || true # a test may have left it frozen
       if [[ -n "$bindir" ]]; then
         _lockstep_as_pg "$dir" "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
       fi
@@ -418,6 +419,51 @@ lockstep_pg_stop() {
 #   start    start again on the same port (waits until it accepts connections)
 #   restart  stop + start
 #   status   exit 0 when running, 3 when not
+# The postmaster's pid of the cluster in DIR (first line of postmaster.pid).
+_lockstep_pg_postmaster() {
+  local pid
+  pid="$(head -n 1 "$1/data/postmaster.pid" 2>/dev/null)" || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+# The postmaster and every process it started (backends, checkpointer, walwriter, ...).
+_lockstep_pg_pids() {
+  local pm
+  pm="$(_lockstep_pg_postmaster "$1")" || return 1
+  echo "$pm"
+  pgrep -P "$pm" || true
+}
+
+# freeze/thaw: SIGSTOP/SIGCONT to every process of the cluster. Frozen, the
+# server accepts TCP connections (the kernel does) but answers nothing: a hang,
+# not a refusal.
+_lockstep_pg_signal_all() {
+  local pids
+  pids="$(_lockstep_pg_pids "$1")" || { lockstep_log "no running PostgreSQL in $1"; return 1; }
+  # shellcheck disable=SC2086
+  kill -s "$2" $pids
+}
+
+# kill: SIGKILL of the postmaster, as a crash of the server process; its
+# children are killed too (they would linger until they notice), so that the
+# next start runs crash recovery.
+_lockstep_pg_kill() {
+  local pids pm i
+  pids="$(_lockstep_pg_pids "$1")" || { lockstep_log "no running PostgreSQL in $1"; return 1; }
+  pm="$(head -n 1 <<<"$pids")"
+  kill -s KILL "$pm"
+  # shellcheck disable=SC2086
+  kill -s KILL $pids 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    # shellcheck disable=SC2086
+    kill -0 $pids 2>/dev/null || return 0
+    sleep 0.1
+  done
+  lockstep_log "PostgreSQL processes still there after SIGKILL: $pids"
+  return 1
+}
+
 lockstep_pg_ctl() {
   local action="${1:-}"
   local dir="${LOCKSTEP_PG_DIR:-}"
@@ -432,8 +478,11 @@ lockstep_pg_ctl() {
     start) _lockstep_as_pg "$dir" "${pgctl[@]}" -l "$dir/postgres.log" -w -t 60 start ;;
     restart) _lockstep_as_pg "$dir" "${pgctl[@]}" -l "$dir/postgres.log" -m fast -w -t 60 restart ;;
     status) _lockstep_as_pg "$dir" "${pgctl[@]}" status ;;
+    freeze) _lockstep_pg_signal_all "$dir" STOP ;;
+    thaw) _lockstep_pg_signal_all "$dir" CONT ;;
+    kill) _lockstep_pg_kill "$dir" ;;
     *)
-      lockstep_log "usage: lockstep_pg_ctl stop|start|restart|crash|status"
+      lockstep_log "usage: lockstep_pg_ctl stop|start|restart|crash|kill|freeze|thaw|status"
       return 2
       ;;
   esac

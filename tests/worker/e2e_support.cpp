@@ -60,7 +60,7 @@ std::string write_worker_config(const std::string& dir, const std::string& broke
   replace_once(y, "base_delay_ms: 10", "base_delay_ms: 2");
   replace_once(y, "max_delay_ms: 1000", "max_delay_ms: 50");
   replace_once(y, "max_attempts: 5", "max_attempts: 10");
-  replace_once(y, "timeout_ms: 10000", "timeout_ms: 5000");
+  replace_once(y, "within this, 100..600000 ms.\n  timeout_ms: 10000", "within this, 100..600000 ms.\n  timeout_ms: 5000");
   const auto path = dir + "/lockstep.yaml";
   std::ofstream(path) << y;
   return path;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "e2e_support.hpp"
@@ -78,6 +79,88 @@ TEST(Faults, DatabaseStoppedMidStreamThenResumesByItself) {
     const auto log = read_file(dir.path + "/worker.log");
     return log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
   }();
+}
+
+// A database that hangs instead of refusing: every PostgreSQL process stopped
+// (SIGSTOP). Connections stay open and nothing answers. The worker must say
+// not-ready within seconds, be ready again by itself once the server runs, and
+// stop within shutdown.timeout_ms on SIGTERM even while the server is frozen.
+TEST(Faults, DatabaseFrozenIsNoticedInSecondsAndShutdownStaysInTime) {
+  TempDir dir;
+  BrokerProcess broker(dir.path + "/broker.log");
+  TestDb db;
+  const int port = free_port();
+  const auto cfg_path = write_worker_config(dir.path, broker.bootstrap(), db.url(), port, "frozen-" + unique_suffix());
+  const auto cfg = parse_config(read_file(cfg_path), cfg_path);
+  ASSERT_EQ(cfg.database.timeout_ms, 10000) << "the default is what this test measures";
+  const auto tail = [&](const std::string& file) {
+    const auto log = read_file(file);
+    return log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
+  };
+
+  auto first = plan_race(30, 11);
+  auto second = plan_race(30, 12);
+  auto third = plan_race(30, 13);
+  Producer p(broker.bootstrap(), {});
+  for (const auto& d : p.send(first.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  auto w = start_worker(cfg_path, dir.path + "/worker.log");
+  long expected = static_cast<long>(first.event_ids.size()) + 5;
+  ASSERT_TRUE(poll_until(90s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= expected; }))
+      << tail(dir.path + "/worker.log");
+  ASSERT_TRUE(poll_until(30s, [&] { return http_get(port, "/readyz").first == 200; }));
+
+  struct Thaw {  // never leave the shared server frozen, even when an assertion fails
+    ~Thaw() { pgctl("thaw"); }
+  } thaw;
+  // 1. Frozen while events arrive: not ready within 15 s, ready again after.
+  ASSERT_EQ(pgctl("freeze"), 0);
+  const auto frozen_at = std::chrono::steady_clock::now();
+  for (const auto& d : p.send(second.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  ASSERT_TRUE(poll_until(30s, [&] { return http_get(port, "/readyz").first == 503; })) << "stayed ready while frozen";
+  const auto noticed = std::chrono::steady_clock::now() - frozen_at;
+  std::printf("frozen database: /readyz 503 after %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(noticed).count()));
+  EXPECT_LT(noticed, 15s) << "not-ready after "
+                          << std::chrono::duration_cast<std::chrono::milliseconds>(noticed).count() << " ms";
+  EXPECT_TRUE(w->running());
+  ASSERT_EQ(pgctl("thaw"), 0);
+  expected += static_cast<long>(second.event_ids.size()) + 5;
+  ASSERT_TRUE(poll_until(120s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= expected; }))
+      << count(db, "SELECT count(*) FROM processed_events") << " of " << expected << "\n"
+      << tail(dir.path + "/worker.log");
+  EXPECT_TRUE(poll_until(30s, [&] { return http_get(port, "/readyz").first == 200; })) << "ready again by itself";
+
+  // 2. SIGTERM while frozen, with events waiting on the database: exit 0 in time.
+  ASSERT_EQ(pgctl("freeze"), 0);
+  for (const auto& d : p.send(third.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  const double sent = static_cast<double>(first.messages.size() + second.messages.size() + third.messages.size());
+  ASSERT_TRUE(poll_until(30s, [&] {
+    const auto m = http_get(port, "/metrics").second;
+    return metric_value(m, "lockstep_events_consumed_total{topic=\"transitions.bot\"}") +
+               metric_value(m, "lockstep_events_consumed_total{topic=\"transitions.api\"}") >=
+           sent;
+  })) << "the new events must be consumed and wait on the frozen database";
+  const auto term_at = std::chrono::steady_clock::now();
+  w->signal(SIGTERM);
+  const auto rc = w->wait(std::chrono::milliseconds(cfg.shutdown_timeout_ms) + 3s);
+  const auto took = std::chrono::steady_clock::now() - term_at;
+  EXPECT_EQ(rc, 0) << "SIGTERM with a frozen database: exit " << (rc ? std::to_string(*rc) : "none") << " after "
+                   << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n"
+                   << tail(dir.path + "/worker.log");
+  if (!rc) w->signal(SIGKILL);
+
+  // 3. Thawed and restarted: every event has exactly one outcome.
+  ASSERT_EQ(pgctl("thaw"), 0);
+  auto w2 = start_worker(cfg_path, dir.path + "/worker2.log");
+  expected += static_cast<long>(third.event_ids.size()) + 5;
+  ASSERT_TRUE(poll_until(120s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= expected; }))
+      << count(db, "SELECT count(*) FROM processed_events") << " of " << expected << "\n"
+      << tail(dir.path + "/worker2.log");
+  EXPECT_EQ(count(db, "SELECT count(*) FROM processed_events"), expected);
+  auto violations = invariant_violations(db, cfg.machines);
+  EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
+  w2->signal(SIGTERM);
+  EXPECT_EQ(w2->wait(15s), 0);
 }
 
 }  // namespace

@@ -287,7 +287,7 @@ int run(const Options& o) {
                "properties:\n    session.timeout.ms: \"6000\"\n    heartbeat.interval.ms: \"500\"\n"
                "    fetch.wait.max.ms: \"50\"");
   replace_once(yaml, "max_attempts: 5", "max_attempts: 10");
-  replace_once(yaml, "timeout_ms: 10000", "timeout_ms: 8000");
+  replace_once(yaml, "within this, 100..600000 ms.\n  timeout_ms: 10000", "within this, 100..600000 ms.\n  timeout_ms: 8000");
   const std::string config = o.logdir + "/lockstep.yaml";
   std::ofstream(config) << yaml;
   const Config cfg = parse_config(yaml, config);
