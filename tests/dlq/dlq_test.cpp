@@ -223,6 +223,42 @@ TEST(ParseDeadLetterMessage, MalformedKeepsItsRawBytes) {
   EXPECT_EQ(got.kafka_key, std::nullopt);
 }
 
+// A dead letter too large for the broker is published trimmed; `dlq drain` still
+// imports it, saying in the detail that the bytes stayed in the worker's row.
+TEST(ParseDeadLetterMessage, TrimmedMessageIsImportedWithoutItsBytes) {
+  DeadLetterRecord d;
+  d.id = 2;
+  d.event_id = "malformed:transitions.bot:0:10:0123456789abcdef";
+  d.reason = "malformed";
+  d.detail = "event larger than limits.max_event_bytes";
+  d.raw = std::string(600000, 'x');
+  d.kafka_key = "k";
+  d.headers = {{"trace-id", std::string("t-1")}};
+  d.src.topic = "transitions.bot";
+  d.src.offset = 10;
+  d.status = "open";
+  d.created_at = "2026-11-23T10:00:01.250Z";
+  const auto msg = dead_letter_message(d, "transitions.dlq", 500000);
+  EXPECT_LT(msg.value.size() + msg.key->size() + 200, 500000u);
+  EXPECT_EQ(Json::parse(msg.value)["trimmed"], true);
+  EXPECT_EQ(Json::parse(msg.value)["original_bytes"], 600000);
+  auto r = parse_dead_letter_message(as_consumed(msg));
+  ASSERT_TRUE(std::holds_alternative<DeadLetterRecord>(r)) << std::get<std::string>(r);
+  const auto& got = std::get<DeadLetterRecord>(r);
+  EXPECT_EQ(got.event_id, d.event_id);
+  EXPECT_TRUE(got.raw.empty());
+  EXPECT_NE(got.detail.find("trimmed"), std::string::npos) << got.detail;
+  EXPECT_NE(got.detail.find("600000 bytes"), std::string::npos) << got.detail;
+  EXPECT_EQ(got.kafka_key, "k");
+  ASSERT_EQ(got.headers.size(), 1u) << "the event's own headers still travel";
+
+  // Headers that alone exceed the limit are left out too, and counted.
+  d.headers = {{"big", std::string(600000, 'h')}};
+  const auto no_headers = dead_letter_message(d, "transitions.dlq", 500000);
+  EXPECT_EQ(Json::parse(no_headers.value)["headers_trimmed"], 1);
+  for (const auto& h : no_headers.headers) EXPECT_EQ(h.name.rfind("lockstep.", 0), 0u) << h.name;
+}
+
 TEST(ParseDeadLetterMessage, RefusesWhatIsNotADeadLetter) {
   Message m;
   for (const char* v : {"", "not json", "[]", R"({"reason":"malformed","raw_base64":""})",

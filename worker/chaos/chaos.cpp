@@ -1,25 +1,36 @@
-// lockstep-chaos: the reliability run of issue #4. Two producer processes
-// stream events (creates, transitions, edits, stale versions, duplicates,
-// malformed input) into the bot and API topics of an in-process development
+// lockstep-chaos: the reliability run. Two producer processes stream events
+// (creates, transitions, edits, stale versions, duplicates, malformed and
+// oversize input) into the bot and API topics of an in-process development
 // broker for overlapping keys, a direct writer updates the same rows through
 // the store's compare-and-set, and meanwhile the run SIGKILLs and restarts the
-// worker, stops and starts PostgreSQL, injects broker faults (request errors
-// on Produce, Fetch and OffsetCommit, leader changes, a broker down and up)
-// and has a second worker join and leave the group. Then it waits until the
-// worker has caught up and runs the invariant checker (lockstep::verify).
+// worker, stops and starts PostgreSQL, freezes it (SIGSTOP: a hang, not a
+// refusal), crashes it (SIGKILL of the postmaster), fills the disk under the
+// database, injects broker faults (request errors on Produce, Fetch and
+// OffsetCommit, leader changes, a broker down and up) and has a second and a
+// third worker join and leave the group, also while the first is paused. Then
+// it waits until the worker has caught up and runs the invariant checker
+// (lockstep::verify), and prints per fault class how quickly /readyz turned 503
+// and back to 200.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <pqxx/pqxx>
 #include <random>
 #include <set>
@@ -98,7 +109,7 @@ int produce(const std::map<std::string, std::string>& a) {
                                      "override", "edit"};
   std::map<std::string, std::string> state;
   std::vector<OutMessage> sent_before;  // for duplicates: re-sends of earlier events
-  long n = 0, failed = 0;
+  long n = 0, failed = 0, oversize = 0;
   auto next = Clock::now();
   while (Clock::now() < until) {
     std::vector<OutMessage> batch;
@@ -107,6 +118,19 @@ int produce(const std::map<std::string, std::string>& a) {
       const double u = std::uniform_real_distribution<double>(0, 1)(rng);
       const std::string agg = "c-" + std::to_string(rng() % keys);
       const std::string key = "membership:" + agg;
+      if (n % 499 == 250 && oversize < 4) {
+        // Oversize: over limits.max_event_bytes (malformed). The larger kind's
+        // dead-letter message (raw bytes in base64) would exceed the broker's
+        // message size and is published trimmed.
+        const std::size_t size = oversize++ % 2 == 0 ? 300000 : 760000;
+        Json e = {{"event_id", tag + "-" + std::to_string(seed) + "-big" + std::to_string(n)},
+                  {"aggregate_type", "membership"},
+                  {"aggregate_id", agg},
+                  {"transition", "edit"},
+                  {"payload", {{"blob", std::string(size, 'x')}}}};
+        batch.push_back({topic, key, e.dump(), {}});
+        continue;
+      }
       if (u < 0.02 && !sent_before.empty()) {  // a producer retry: the same event again
         batch.push_back(sent_before[rng() % sent_before.size()]);
         batch.back().topic = topic;
@@ -148,7 +172,7 @@ int produce(const std::map<std::string, std::string>& a) {
     next += 20ms;
     std::this_thread::sleep_until(next);  // pacing, not synchronisation
   }
-  std::printf("produced %ld to %s, %ld delivery failures\n", n, topic.c_str(), failed);
+  std::printf("produced %ld to %s (%ld oversize), %ld delivery failures\n", n, topic.c_str(), oversize, failed);
   return 0;
 }
 
@@ -234,6 +258,7 @@ class WorkerProc {
     return child_->wait(timeout);
   }
   bool ready() { return http_get(port_, "/readyz").has_value(); }
+  int readyz() const { return http_status(port_, "/readyz"); }  // 0: not answering
   const std::string& name() const { return name_; }
 
  private:
@@ -254,6 +279,122 @@ bool poll_until(std::chrono::milliseconds timeout, std::chrono::milliseconds eve
   }
 }
 
+// /readyz of one worker, sampled every 200 ms on a thread of its own, so that
+// each fault's time to not-ready and back to ready can be read afterwards.
+class ReadyMonitor {
+ public:
+  explicit ReadyMonitor(const WorkerProc& w)
+      : thread_([this, &w](std::stop_token st) {
+          while (!st.stop_requested()) {
+            const int status = w.readyz();
+            {
+              std::lock_guard lk(mu_);
+              samples_.push_back({Clock::now(), status});
+            }
+            std::this_thread::sleep_for(200ms);  // the sampling period
+          }
+        }) {}
+  // First sample in [from, until) that `pred` accepts.
+  std::optional<Clock::time_point> first(Clock::time_point from, Clock::time_point until,
+                                         const std::function<bool(int)>& pred) {
+    std::lock_guard lk(mu_);
+    for (const auto& [t, status] : samples_)
+      if (t >= from && t < until && pred(status)) return t;
+    return std::nullopt;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<Clock::time_point, int>> samples_;
+  std::jthread thread_;
+};
+
+// A full disk under the chaos database: its tablespace lives on a tmpfs of its
+// own, which a filler file fills to the last byte (fill) and frees again
+// (release). Needs root (mount) and a superuser database role; without them
+// the fault class is skipped and why() says so.
+class DiskFault {
+ public:
+  DiskFault(const std::string& admin_url, const std::string& logdir) : admin_url_(admin_url) {
+    if (::geteuid() != 0) {
+      why_ = "not root (mount needs it)";
+      return;
+    }
+    try {
+      pqxx::connection c(admin_url_);
+      pqxx::nontransaction tx(c);
+      const auto data_dir = tx.exec("SELECT current_setting('data_directory')")[0][0].as<std::string>();
+      struct stat st {};
+      if (::stat(data_dir.c_str(), &st) != 0) throw std::runtime_error("cannot stat " + data_dir);
+      dir_ = logdir + "/disk";
+      std::filesystem::create_directories(dir_);
+      if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1g,mode=0700") != 0)
+        throw std::runtime_error(std::string("mount tmpfs: ") + std::strerror(errno));
+      mounted_ = true;
+      if (::chown(dir_.c_str(), st.st_uid, st.st_gid) != 0)
+        throw std::runtime_error(std::string("chown: ") + std::strerror(errno));
+      tx.exec("DROP DATABASE IF EXISTS lockstep_chaos WITH (FORCE)");
+      tx.exec("DROP TABLESPACE IF EXISTS " + std::string(kTablespace));
+      tx.exec("CREATE TABLESPACE " + std::string(kTablespace) + " LOCATION " + tx.quote(dir_));
+    } catch (const std::exception& e) {
+      why_ = e.what();
+      unmount();
+    }
+  }
+  ~DiskFault() {
+    release();
+    if (!mounted_) return;
+    try {
+      pqxx::connection c(admin_url_);
+      pqxx::nontransaction tx(c);
+      tx.exec("DROP DATABASE IF EXISTS lockstep_chaos WITH (FORCE)");
+      tx.exec("DROP TABLESPACE IF EXISTS " + std::string(kTablespace));
+    } catch (const std::exception& e) {
+      std::cerr << "lockstep-chaos: dropping the chaos tablespace: " << e.what() << "\n";
+    }
+    unmount();
+  }
+  DiskFault(const DiskFault&) = delete;
+  DiskFault& operator=(const DiskFault&) = delete;
+
+  bool available() const { return why_.empty(); }
+  const std::string& why() const { return why_; }
+  static constexpr const char* kTablespace = "lockstep_chaos_ts";
+
+  // Writes a filler file until the file system is full.
+  void fill() {
+    const std::string path = dir_ + "/filler";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0) throw std::runtime_error("cannot create " + path);
+    const std::string chunk(1 << 20, '\0');
+    std::size_t size = chunk.size();
+    for (;;) {
+      const auto n = ::write(fd, chunk.data(), size);
+      if (n > 0) continue;
+      if (size == 1) break;  // not even one byte fits
+      size = std::max<std::size_t>(1, size / 16);
+    }
+    ::close(fd);
+    filled_ = true;
+  }
+  void release() {
+    if (filled_) std::filesystem::remove(dir_ + "/filler");
+    filled_ = false;
+  }
+
+ private:
+  void unmount() {
+    if (mounted_ && ::umount2(dir_.c_str(), MNT_DETACH) != 0)
+      std::cerr << "lockstep-chaos: umount " << dir_ << ": " << std::strerror(errno) << "\n";
+    mounted_ = false;
+  }
+  std::string admin_url_;
+  std::string dir_;
+  std::string why_;
+  bool mounted_ = false;
+  bool filled_ = false;
+};
+
 // Partitions whose first message is not at offset 0: the broker's retention
 // dropped messages, so "every event has an outcome" could not be checked.
 std::string dropped_by_broker(const std::vector<Message>& msgs) {
@@ -271,7 +412,15 @@ std::string dropped_by_broker(const std::vector<Message>& msgs) {
 int run(const Options& o) {
   std::filesystem::create_directories(o.logdir);
   const std::string db = "lockstep_chaos";
-  recreate_database(o.database_url, db);
+  // The database lives on a tablespace of its own (a tmpfs) when the disk-full
+  // fault is possible here; it is dropped with the tablespace at the end.
+  DiskFault disk(o.database_url, o.logdir);
+  if (disk.available()) {
+    pqxx::connection admin(o.database_url);
+    pqxx::nontransaction(admin).exec("CREATE DATABASE " + db + " TABLESPACE " + DiskFault::kTablespace);
+  } else {
+    recreate_database(o.database_url, db);
+  }
   const std::string url = with_database(o.database_url, db);
   if (run_cmd({o.lockstep, "migrate", "up"}, {{"LOCKSTEP_DATABASE_URL", url}}, o.logdir + "/migrate.log") != 0)
     throw std::runtime_error("lockstep migrate up failed (see " + o.logdir + "/migrate.log)");
@@ -279,6 +428,7 @@ int run(const Options& o) {
   MockCluster cluster(3);
   for (const auto& t : kTopics) cluster.create_topic(t, kPartitions);
   cluster.create_topic("transitions.dlq", kDeadLetterPartitions);
+  cluster.create_topic("transitions.outcomes", kDeadLetterPartitions);
   const std::string brokers = cluster.bootstraps();
   const std::string group = "chaos-" + std::to_string(::getpid());
 
@@ -287,6 +437,12 @@ int run(const Options& o) {
                "properties:\n    session.timeout.ms: \"6000\"\n    heartbeat.interval.ms: \"500\"\n"
                "    fetch.wait.max.ms: \"50\"");
   replace_once(yaml, "max_attempts: 5", "max_attempts: 10");
+  // Oversize input: the producers send a few events over this (malformed).
+  replace_once(yaml, "max_event_bytes: 1048576", "max_event_bytes: 262144");
+  // An outcome message for every event: the outcome path under the same faults.
+  replace_once(yaml, "outcome_topic: \"\"", "outcome_topic: transitions.outcomes");
+  // A hung database call is cut after 6 s (not-ready after 3 s).
+  replace_once(yaml, "after this.\n  timeout_ms: 10000", "after this.\n  timeout_ms: 6000");
   replace_once(yaml, "within this, 100..600000 ms.\n  timeout_ms: 10000", "within this, 100..600000 ms.\n  timeout_ms: 8000");
   const std::string config = o.logdir + "/lockstep.yaml";
   std::ofstream(config) << yaml;
@@ -307,6 +463,7 @@ int run(const Options& o) {
 
   WorkerProc a(o, "worker-a", config, env);
   a.start();
+  ReadyMonitor ready_a(a);
   std::vector<std::unique_ptr<Child>> producers;
   for (std::size_t i = 0; i < kTopics.size(); ++i)
     producers.push_back(std::make_unique<Child>(
@@ -362,6 +519,11 @@ int run(const Options& o) {
   };
   std::vector<Action> plan;
   int kills = 0, db_restarts = 0, broker_faults = 0, joins = 0, leaves = 0, crashes = 0;
+  // Fault windows per class (start, end), for the readiness report.
+  std::map<std::string, std::vector<std::pair<Clock::time_point, Clock::time_point>>> windows;
+  const auto begin_window = [&](const std::string& cls) { windows[cls].push_back({Clock::now(), Clock::time_point{}}); };
+  const auto end_window = [&](const std::string& cls) { windows[cls].back().second = Clock::now(); };
+  const auto window_s = std::chrono::milliseconds(std::clamp(o.duration_s * 60, 8000, 20000));
   std::mt19937_64 rng(o.seed);
   for (int k = 0; k < o.kills; ++k) {
     const double jitter = std::uniform_real_distribution<double>(-0.3, 0.3)(rng);
@@ -385,31 +547,94 @@ int run(const Options& o) {
                     ++broker_faults;
                   }});
   WorkerProc b(o, "worker-b", config, env);
+  WorkerProc c(o, "worker-c", config, env);
+  const auto leave = [&](WorkerProc& w) {
+    const int rc = w.terminate(30s);
+    if (rc != 0) {
+      log(w.name() + " exited " + std::to_string(rc) + " on SIGTERM (expected 0)");
+      ++crashes;
+    }
+    ++leaves;
+  };
   plan.push_back({at(0.28), "second worker joins the group", [&] {
                     b.start();
                     ++joins;
                   }});
-  plan.push_back({at(0.52), "second worker leaves (SIGTERM)", [&] {
-                    const int rc = b.terminate(30s);
-                    if (rc != 0) {
-                      log("worker-b exited " + std::to_string(rc) + " on SIGTERM (expected 0)");
-                      ++crashes;
-                    }
-                    ++leaves;
-                  }});
-  bool db_down = false;
+  plan.push_back({at(0.52), "second worker leaves (SIGTERM)", [&] { leave(b); }});
+  bool db_down = false, db_frozen = false;
   if (!o.pgctl.empty()) {
-    plan.push_back({at(0.42), "PostgreSQL: fast shutdown", [&] {
-                      if (run_cmd({o.pgctl, "stop"}, {}, o.logdir + "/pgctl.log") != 0)
-                        throw std::runtime_error("pgctl stop failed (see " + o.logdir + "/pgctl.log)");
+    const auto pgctl = [&](const std::string& what) {
+      if (run_cmd({o.pgctl, what}, {}, o.logdir + "/pgctl.log") != 0)
+        throw std::runtime_error("pgctl " + what + " failed (see " + o.logdir + "/pgctl.log)");
+    };
+    plan.push_back({at(0.42), "PostgreSQL: fast shutdown", [&, pgctl] {
+                      pgctl("stop");
                       db_down = true;
+                      begin_window("database stopped (fast shutdown)");
                     }});
-    plan.push_back({at(0.47), "PostgreSQL: start", [&] {
-                      if (run_cmd({o.pgctl, "start"}, {}, o.logdir + "/pgctl.log") != 0)
-                        throw std::runtime_error("pgctl start failed (see " + o.logdir + "/pgctl.log)");
+    plan.push_back({at(0.425), "third worker joins while the first is paused (database down)", [&] {
+                      c.start();
+                      ++joins;
+                    }});
+    plan.push_back({at(0.47), "PostgreSQL: start", [&, pgctl] {
+                      pgctl("start");
                       db_down = false;
                       ++db_restarts;
+                      end_window("database stopped (fast shutdown)");
                     }});
+    plan.push_back({at(0.50), "third worker leaves (SIGTERM) after the database is back", [&] {
+                      leave(c);
+                    }});
+    // A hang, not a refusal: every PostgreSQL process stopped.
+    plan.push_back({at(0.10), "PostgreSQL: frozen (SIGSTOP of every process)", [&, pgctl] {
+                      pgctl("freeze");
+                      db_frozen = true;
+                      begin_window("database frozen (SIGSTOP)");
+                    }});
+    plan.push_back({at(0.10) + 1s, "third worker joins while the first is paused (database frozen)", [&] {
+                      c.start();
+                      ++joins;
+                    }});
+    plan.push_back({at(0.10) + window_s, "PostgreSQL: thawed (SIGCONT)", [&, pgctl] {
+                      pgctl("thaw");
+                      db_frozen = false;
+                      ++db_restarts;
+                      end_window("database frozen (SIGSTOP)");
+                    }});
+    plan.push_back({at(0.10) + window_s + 1s, "third worker leaves (SIGTERM) after the database is back", [&] {
+                      leave(c);
+                    }});
+    // A crash: SIGKILL of the postmaster (and its children); the start runs crash recovery.
+    plan.push_back({at(0.56), "PostgreSQL: crash (SIGKILL of the postmaster)", [&, pgctl] {
+                      pgctl("kill");
+                      db_down = true;
+                      begin_window("database crashed (SIGKILL)");
+                    }});
+    plan.push_back({at(0.56) + 3s, "PostgreSQL: start (crash recovery)", [&, pgctl] {
+                      pgctl("start");
+                      db_down = false;
+                      ++db_restarts;
+                      end_window("database crashed (SIGKILL)");
+                    }});
+  }
+  if (disk.available()) {
+    plan.push_back({at(0.66), "disk full under the database (its tablespace's file system)", [&] {
+                      disk.fill();
+                      begin_window("disk full");
+                    }});
+    plan.push_back({at(0.66) + 1s, "second worker joins while the first is paused (disk full)", [&] {
+                      b.start();
+                      ++joins;
+                    }});
+    plan.push_back({at(0.66) + window_s - 2s, "second worker leaves (SIGTERM) while the disk is full", [&] {
+                      leave(b);
+                    }});
+    plan.push_back({at(0.66) + window_s, "disk space back", [&] {
+                      disk.release();
+                      end_window("disk full");
+                    }});
+  } else {
+    log("disk-full fault skipped: " + disk.why());
   }
   plan.push_back({at(0.62), "broker: leader change of every input partition", [&] {
                     for (const auto& t : kTopics)
@@ -432,10 +657,12 @@ int run(const Options& o) {
   struct DbGuard {
     const Options& o;
     bool& down;
+    bool& frozen;
     ~DbGuard() {
+      if (frozen) run_cmd({o.pgctl, "thaw"}, {}, o.logdir + "/pgctl.log");
       if (down) run_cmd({o.pgctl, "start"}, {}, o.logdir + "/pgctl.log");
     }
-  } db_guard{o, db_down};
+  } db_guard{o, db_down, db_frozen};
 
   for (auto& step : plan) {
     while (Clock::now() < step.when) {
@@ -536,8 +763,8 @@ int run(const Options& o) {
     ids.insert(idempotency_key_for(parse_event(m.value, m.key, in.limits),
                                    SourceRef{m.topic, "", m.partition, m.offset, m.timestamp_ms}, m.value, m.key));
   }
-  pqxx::connection c(url);
-  pqxx::nontransaction tx(c);
+  pqxx::connection conn(url);
+  pqxx::nontransaction tx(conn);
   std::string outcomes;
   for (const auto& row : tx.exec("SELECT outcome || coalesce('/' || reason, ''), count(*) FROM processed_events "
                                  "WHERE event_id NOT LIKE 'direct-%' GROUP BY 1 ORDER BY 1"))
@@ -560,6 +787,39 @@ int run(const Options& o) {
             << "; " << kills << " restarts after a kill)\n";
   std::cout << "worker crashes: " << crashes << "\n\n";
 
+  // Per fault class: how quickly worker-a's /readyz turned 503 (or stopped
+  // answering) after the fault began, and 200 again after it ended.
+  std::vector<std::pair<std::string, bool>> readiness_checks;
+  std::printf("%-36s %5s  %-24s %-24s\n", "fault class", "count", "not-ready after (max)", "ready again after (max)");
+  for (const auto& [cls, list] : windows) {
+    double worst_down = 0, worst_up = 0;
+    bool all_down = true, all_up = true;
+    for (const auto& [start, end] : list) {
+      if (end == Clock::time_point{}) continue;
+      const auto down = ready_a.first(start, end + 30s, [](int s) { return s != 200; });
+      const auto up = ready_a.first(std::max(end, down.value_or(end)), end + 180s, [](int s) { return s == 200; });
+      if (down)
+        worst_down = std::max(worst_down, std::chrono::duration<double>(*down - start).count());
+      else
+        all_down = false;
+      if (up)
+        worst_up = std::max(worst_up, std::chrono::duration<double>(*up - end).count());
+      else
+        all_up = false;
+    }
+    const auto secs = [](bool ok, double s) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.1f s", s);
+      return ok ? std::string(buf) : std::string("never");
+    };
+    std::printf("%-36s %5zu  %-24s %-24s\n", cls.c_str(), list.size(), secs(all_down, worst_down).c_str(),
+                secs(all_up, worst_up).c_str());
+    readiness_checks.push_back({cls + ": /readyz 503 during the fault (goal < 15 s: " + secs(all_down, worst_down) +
+                                    "), 200 again after it (" + secs(all_up, worst_up) + ")",
+                                all_down && all_up});
+  }
+  std::cout << "\n";
+
   long violations = 0;
   for (const auto& ch : checks) {
     std::cout << format(ch) << "\n";
@@ -575,6 +835,7 @@ int run(const Options& o) {
   line(committed, "the group's committed offsets reach every partition's end" + (committed ? "" : ":" + behind));
   line(rc_a == 0, "the worker exits 0 on SIGTERM (exit " + std::to_string(rc_a) + ")");
   line(crashes == 0, "no worker crashed (" + std::to_string(crashes) + ")");
+  for (const auto& [text, ok] : readiness_checks) line(ok, text);
   std::cout << "\nviolations: " << violations << "\n";
   return violations == 0 ? 0 : 1;
 }

@@ -117,7 +117,9 @@ int run_cmd(const std::vector<std::string>& argv, const std::map<std::string, st
   return c.wait(120s);
 }
 
-std::optional<std::string> http_get(int port, const std::string& target) {
+namespace {
+// The status and body of GET http://127.0.0.1:port/target; status 0 when nothing answered.
+std::pair<int, std::string> http_fetch(int port, const std::string& target) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   try {
@@ -134,12 +136,20 @@ std::optional<std::string> http_get(int port, const std::string& target) {
     http::read(stream, buf, res);
     beast::error_code ec;
     stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-    if (res.result_int() != 200) return std::nullopt;
-    return res.body();
+    return {static_cast<int>(res.result_int()), res.body()};
   } catch (const std::exception&) {
-    return std::nullopt;
+    return {0, ""};
   }
 }
+}  // namespace
+
+std::optional<std::string> http_get(int port, const std::string& target) {
+  auto [status, body] = http_fetch(port, target);
+  if (status != 200) return std::nullopt;
+  return std::move(body);
+}
+
+int http_status(int port, const std::string& target) { return http_fetch(port, target).first; }
 
 std::optional<long long> parse_integer(const std::string& v, long long lo, long long hi) {
   try {

@@ -146,6 +146,14 @@ std::variant<DeadLetterRecord, std::string> parse_dead_letter_message(const Mess
     auto raw = base64_decode(*b64);
     if (!raw) return std::string("raw_base64 is not base64");
     d.raw = std::move(*raw);
+  } else if (v.contains("trimmed") && v["trimmed"] == true) {
+    // Too large for the broker: the message says so; the bytes stayed in the
+    // worker's dead_letters row. Imported without them, the detail says why.
+    std::string size = "?";
+    if (v.contains("original_bytes") && v["original_bytes"].is_number_integer())
+      size = std::to_string(v["original_bytes"].get<int64_t>());
+    d.detail += (d.detail.empty() ? "" : "; ") + std::string("event trimmed from the dead-letter message (") + size +
+                " bytes; the worker's dead_letters row keeps them)";
   } else {
     return std::string("neither event nor raw_base64");
   }
