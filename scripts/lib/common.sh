@@ -43,6 +43,7 @@ LOCKSTEP_DEPS=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libsqlite3-dev sqlite3
   libgtest-dev googletest libgmock-dev
   postgresql postgresql-client procps python3 curl
+  iproute2 socat # lockstep-chaos: network namespaces and the forwarders of its partitions
 )
 
 # Extra packages for the libFuzzer build (scripts/fuzz): clang 14 (Debian

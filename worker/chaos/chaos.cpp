@@ -34,6 +34,7 @@
 #include <pqxx/pqxx>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,6 +63,12 @@ constexpr const char* kUsage = R"(usage: lockstep-chaos [options]
   --rate R            events/s of each of the two producers (default 150)
   --keys K            aggregates the producers share (default 300)
   --seed N            random seed (default 1)
+  --cycles N          run every fault class N times, evenly spread (default 1)
+  --partitions N      partitions of each input topic (default 8; the
+                      development broker keeps ~5 MiB of each)
+  --sample-every S    every S seconds print worker-a's RSS, open file
+                      descriptors, threads, database connections and lag
+                      (default 0: off)
   --pgctl PATH        stops/starts PostgreSQL (default $LOCKSTEP_PGCTL, set by
                       scripts/lib/common.sh); "none": no database restart
   --logdir DIR        worker and producer logs (default /tmp/lockstep-chaos.<pid>)
@@ -76,10 +83,9 @@ holds, 1 on any violation, 2 on bad usage.
 
 const std::vector<std::string> kTopics = {"transitions.bot", "transitions.api"};
 // The development broker keeps about 5 MiB / 100k messages per partition and
-// drops older ones: enough partitions that a full run keeps everything (and
-// a check that it did, see kept_everything()).
-constexpr int kPartitions = 8;
-constexpr int kDeadLetterPartitions = 16;
+// drops older ones: enough partitions (--partitions; the dead-letter and
+// outcome topics get twice as many) that a run keeps everything, and a check
+// that it did (dropped_by_broker()).
 
 // ---------------------------------------------------------------------------
 // Producer process: `lockstep-chaos produce --brokers B --topic T --seed S
@@ -189,6 +195,9 @@ struct Options {
   int rate = 150;
   int keys = 300;
   uint64_t seed = 1;
+  int cycles = 1;
+  int partitions = 8;
+  int sample_every_s = 0;
 };
 
 Options parse(int argc, char** argv) {
@@ -217,11 +226,15 @@ Options parse(int argc, char** argv) {
     else if (a == "--rate") o.rate = static_cast<int>(integer(1, 100000));
     else if (a == "--keys") o.keys = static_cast<int>(integer(1, 1000000));
     else if (a == "--seed") o.seed = static_cast<uint64_t>(integer(0, 1LL << 62));
+    else if (a == "--cycles") o.cycles = static_cast<int>(integer(1, 100));
+    else if (a == "--partitions") o.partitions = static_cast<int>(integer(1, 256));
+    else if (a == "--sample-every") o.sample_every_s = static_cast<int>(integer(0, 3600));
     else if (a == "--pgctl") o.pgctl = v == "none" ? "" : v;
     else if (a == "--logdir") o.logdir = v;
     else usage("unknown option " + a);
   }
   if (o.database_url.empty()) usage("--database-url (or LOCKSTEP_DATABASE_URL) is required");
+  if (o.duration_s / o.cycles < 30) usage("--duration / --cycles must leave at least 30 s for each cycle");
   return o;
 }
 
@@ -237,16 +250,29 @@ void replace_once(std::string& text, const std::string& from, const std::string&
   text.replace(at, from.size(), to);
 }
 
+// An executable of the system by name ("" when absent): children are spawned
+// without a PATH search.
+std::string system_tool(const std::string& name) {
+  for (const char* dir : {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"})
+    if (::access((dir + name).c_str(), X_OK) == 0) return dir + name;
+  return "";
+}
+
 // A worker process: `lockstep run` with the chaos config and its own metrics port.
 class WorkerProc {
  public:
-  WorkerProc(const Options& o, std::string name, std::string config, std::map<std::string, std::string> env)
-      : o_(o), name_(std::move(name)), config_(std::move(config)), env_(std::move(env)), port_(free_port()) {
-    env_["LOCKSTEP_METRICS_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
+  // `netns`: run it in that network namespace, its metrics on `host` (an
+  // address of the namespace that this process reaches).
+  WorkerProc(const Options& o, std::string name, std::string config, std::map<std::string, std::string> env,
+             std::string netns = "", std::string host = "127.0.0.1")
+      : o_(o), name_(std::move(name)), config_(std::move(config)), env_(std::move(env)), netns_(std::move(netns)),
+        host_(std::move(host)), port_(free_port()) {
+    env_["LOCKSTEP_METRICS_LISTEN"] = host_ + ":" + std::to_string(port_);
   }
   void start() {
-    child_ = std::make_unique<Child>(std::vector<std::string>{o_.lockstep, "run", "--config", config_}, env_,
-                                     o_.logdir + "/" + name_ + ".log");
+    std::vector<std::string> argv = {o_.lockstep, "run", "--config", config_};
+    if (!netns_.empty()) argv.insert(argv.begin(), {system_tool("ip"), "netns", "exec", netns_});  // execs: same pid
+    child_ = std::make_unique<Child>(argv, env_, o_.logdir + "/" + name_ + ".log");
   }
   bool running() { return child_ && child_->running(); }
   void kill() {
@@ -258,13 +284,16 @@ class WorkerProc {
     return child_->wait(timeout);
   }
   bool ready() { return http_get(port_, "/readyz").has_value(); }
-  int readyz() const { return http_status(port_, "/readyz"); }  // 0: not answering
+  int readyz() const { return http_status(port_, "/readyz", host_); }  // 0: not answering
+  std::optional<std::string> metrics() const { return http_get(port_, "/metrics"); }
+  pid_t pid() const { return child_ ? child_->pid() : -1; }
   const std::string& name() const { return name_; }
 
  private:
   const Options& o_;
   std::string name_, config_;
   std::map<std::string, std::string> env_;
+  std::string netns_, host_;
   int port_;
   std::unique_ptr<Child> child_;
 };
@@ -294,6 +323,16 @@ class ReadyMonitor {
             std::this_thread::sleep_for(200ms);  // the sampling period
           }
         }) {}
+  // The last sample before `t` (0 when none).
+  int before(Clock::time_point t) {
+    std::lock_guard lk(mu_);
+    int status = 0;
+    for (const auto& [at, s] : samples_) {
+      if (at >= t) break;
+      status = s;
+    }
+    return status;
+  }
   // First sample in [from, until) that `pred` accepts.
   std::optional<Clock::time_point> first(Clock::time_point from, Clock::time_point until,
                                          const std::function<bool(int)>& pred) {
@@ -307,6 +346,176 @@ class ReadyMonitor {
   std::mutex mu_;
   std::vector<std::pair<Clock::time_point, int>> samples_;
   std::jthread thread_;
+};
+
+// What a long run watches for leaks: every `every`, one line with worker-a's
+// resident memory, open file descriptors and threads (from /proc), its
+// database connections (application_name lockstep-a) and its total lag.
+class ResourceSampler {
+ public:
+  ResourceSampler(const WorkerProc& w, std::string db_url, std::chrono::seconds every, Clock::time_point t0)
+      : thread_([this, &w, url = std::move(db_url), every, t0](std::stop_token st) {
+          std::unique_ptr<pqxx::connection> db;
+          auto next = Clock::now() + every;
+          while (!st.stop_requested()) {
+            if (Clock::now() < next) {
+              std::this_thread::sleep_for(200ms);  // the sampling clock
+              continue;
+            }
+            next += every;
+            const pid_t pid = w.pid();
+            const std::string proc = "/proc/" + std::to_string(pid);
+            long rss_kib = -1, threads = -1, fds = -1, conns = -1;
+            double lag = -1;
+            std::ifstream status(proc + "/status");
+            for (std::string line; std::getline(status, line);) {
+              if (line.rfind("VmRSS:", 0) == 0) rss_kib = std::atol(line.c_str() + 6);
+              if (line.rfind("Threads:", 0) == 0) threads = std::atol(line.c_str() + 8);
+            }
+            std::error_code ec;
+            std::filesystem::directory_iterator fd_dir(proc + "/fd", ec);
+            if (!ec) fds = static_cast<long>(std::distance(fd_dir, std::filesystem::directory_iterator()));
+            try {
+              if (!db) db = std::make_unique<pqxx::connection>(url + (url.find('?') == std::string::npos ? "?" : "&") +
+                                                               "connect_timeout=2");
+              conns = pqxx::nontransaction(*db)
+                          .exec("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lockstep-a'")[0][0]
+                          .as<long>();
+            } catch (const std::exception&) {
+              db.reset();
+            }
+            if (const auto m = w.metrics()) {
+              lag = 0;
+              std::istringstream in(*m);
+              for (std::string line; std::getline(in, line);)
+                if (line.rfind("lockstep_consumer_lag{", 0) == 0) lag += std::atof(line.c_str() + line.rfind(' ') + 1);
+            }
+            std::printf("  %6.0f s  sample: pid %d rss %.1f MiB, fds %ld, threads %ld, db connections %ld, lag %.0f\n",
+                        std::chrono::duration<double>(Clock::now() - t0).count(), static_cast<int>(pid),
+                        rss_kib / 1024.0, fds, threads, conns, lag);
+            std::fflush(stdout);
+          }
+        }) {}
+
+ private:
+  std::jthread thread_;
+};
+
+// Network partitions: a worker in a network namespace of its own reaches
+// PostgreSQL and the broker over a veth pair, through socat forwarders (the
+// development broker and the test server listen on loopback only); with N the
+// run's own 169.254.N.0/24:
+//   worker (netns) -> 127.0.0.1:<broker port> (socat in the netns) -> veth ->
+//     169.254.N.5:<port> (socat) -> 127.0.0.1:<port> (broker)
+//   worker (netns) -> 169.254.N.1:<pg port> -> veth (socat) -> 127.0.0.1:<pg port>
+// A path is cut by pointing the namespace's neighbour entry for its address
+// at a MAC address nobody has: packets leave and vanish, nothing is refused
+// or closed. The addresses are link-local and exist only on this veth pair.
+// The host reaches the worker's metrics at 169.254.N.2 from 169.254.N.9,
+// which is never cut. Needs root, iproute2 and socat; skipped otherwise.
+class NetPartition {
+ public:
+
+  // Addresses of this run's own /24 of the link-local range (by pid, so that
+  // two runs on one machine do not collide).
+  const std::string& db_addr() const { return db_addr_; }
+  const std::string& broker_addr() const { return broker_addr_; }
+  const std::string& worker_addr() const { return worker_addr_; }
+
+  NetPartition(const std::string& logdir, const std::string& brokers, int pg_port)
+      : ns_("lockstep-chaos-" + std::to_string(::getpid())),
+        host_if_("lsc" + std::to_string(::getpid() % 100000) + "h"),
+        ns_if_("lsc" + std::to_string(::getpid() % 100000) + "n"),
+        log_(logdir + "/netns.log"),
+        net_("169.254." + std::to_string(20 + ::getpid() % 200) + "."),
+        db_addr_(net_ + "1"),
+        broker_addr_(net_ + "5"),
+        worker_addr_(net_ + "2"),
+        monitor_addr_(net_ + "9") {
+    if (::geteuid() != 0) {
+      why_ = "not root (network namespaces need it)";
+      return;
+    }
+    ip_ = system_tool("ip");
+    socat_ = system_tool("socat");
+    if (ip_.empty() || socat_.empty()) {
+      why_ = "iproute2 (ip) and socat are needed";
+      return;
+    }
+    try {
+      ip({"netns", "add", ns_});
+      created_ = true;
+      ip({"link", "add", host_if_, "type", "veth", "peer", "name", ns_if_});
+      ip({"link", "set", ns_if_, "netns", ns_});
+      for (const auto& a : {db_addr_, broker_addr_, monitor_addr_}) ip({"addr", "add", a + "/32", "dev", host_if_});
+      ip({"link", "set", host_if_, "up"});
+      ip({"route", "add", worker_addr_ + "/32", "dev", host_if_, "src", monitor_addr_});
+      ip({"-n", ns_, "addr", "add", worker_addr_ + "/32", "dev", ns_if_});
+      ip({"-n", ns_, "link", "set", ns_if_, "up"});
+      ip({"-n", ns_, "link", "set", "lo", "up"});
+      ip({"-n", ns_, "route", "add", net_ + "0/24", "dev", ns_if_});
+      // Forwarders: PostgreSQL, then each broker (host side and namespace side).
+      forward({}, "TCP-LISTEN:" + std::to_string(pg_port) + ",bind=" + db_addr_ + ",fork,reuseaddr",
+              "TCP:127.0.0.1:" + std::to_string(pg_port));
+      std::stringstream list(brokers);
+      for (std::string b; std::getline(list, b, ',');) {
+        const auto port = b.substr(b.rfind(':') + 1);
+        forward({}, "TCP-LISTEN:" + port + ",bind=" + broker_addr_ + ",fork,reuseaddr",
+                std::string("TCP:127.0.0.1:") + port);
+        forward(ns_, "TCP-LISTEN:" + port + ",bind=127.0.0.1,fork,reuseaddr",
+                "TCP:" + broker_addr_ + ":" + port);
+      }
+      pg_port_ = pg_port;
+    } catch (const std::exception& e) {
+      why_ = e.what();
+    }
+  }
+  ~NetPartition() {
+    forwarders_.clear();  // SIGKILLed and reaped
+    if (created_) {
+      run_cmd({ip_, "link", "del", host_if_}, {}, log_);
+      run_cmd({ip_, "netns", "del", ns_}, {}, log_);
+    }
+  }
+  NetPartition(const NetPartition&) = delete;
+  NetPartition& operator=(const NetPartition&) = delete;
+
+  bool available() const { return why_.empty(); }
+  const std::string& why() const { return why_; }
+  const std::string& netns() const { return ns_; }
+  // The database URL as the namespaced worker sees it.
+  std::string database_url(const std::string& url) const {
+    const auto at = url.find('@');
+    const auto from = at != std::string::npos ? at + 1 : url.find("://") + 3;
+    const auto to = url.find('/', from);
+    return url.substr(0, from) + db_addr_ + ":" + std::to_string(pg_port_) + url.substr(to);
+  }
+  // Drops (true) or lets through (false) the namespace's packets to `addr`.
+  void cut(const std::string& addr, bool drop) {
+    if (drop)
+      ip({"-n", ns_, "neigh", "replace", addr, "lladdr", "02:00:00:00:00:01", "dev", ns_if_, "nud", "permanent"});
+    else
+      ip({"-n", ns_, "neigh", "del", addr, "dev", ns_if_});
+  }
+
+ private:
+  void ip(std::vector<std::string> args) {
+    args.insert(args.begin(), ip_);
+    if (run_cmd(args, {}, log_) != 0) {
+      std::string cmd;
+      for (const auto& a : args) cmd += " " + a;
+      throw std::runtime_error("failed:" + cmd + " (see " + log_ + ")");
+    }
+  }
+  void forward(const std::string& netns, const std::string& listen, const std::string& to) {
+    std::vector<std::string> argv = {socat_, listen, to};
+    if (!netns.empty()) argv.insert(argv.begin(), {ip_, "netns", "exec", netns});
+    forwarders_.push_back(std::make_unique<Child>(argv, std::map<std::string, std::string>{}, log_));
+  }
+  std::string ns_, host_if_, ns_if_, log_, net_, db_addr_, broker_addr_, worker_addr_, monitor_addr_, why_, ip_, socat_;
+  bool created_ = false;
+  int pg_port_ = 0;
+  std::vector<std::unique_ptr<Child>> forwarders_;
 };
 
 // A full disk under the chaos database: its tablespace lives on a tmpfs of its
@@ -395,6 +604,16 @@ class DiskFault {
   bool filled_ = false;
 };
 
+// The port of a postgresql:// URL (5432 when it names none).
+int pg_port_of(const std::string& url) {
+  const auto at = url.find('@');
+  const auto from = at != std::string::npos ? at + 1 : url.find("://") + 3;
+  const auto to = url.find_first_of("/?", from);
+  const auto hostport = url.substr(from, to == std::string::npos ? std::string::npos : to - from);
+  const auto colon = hostport.rfind(':');
+  return colon == std::string::npos ? 5432 : std::stoi(hostport.substr(colon + 1));
+}
+
 // Partitions whose first message is not at offset 0: the broker's retention
 // dropped messages, so "every event has an outcome" could not be checked.
 std::string dropped_by_broker(const std::vector<Message>& msgs) {
@@ -426,16 +645,21 @@ int run(const Options& o) {
     throw std::runtime_error("lockstep migrate up failed (see " + o.logdir + "/migrate.log)");
 
   MockCluster cluster(3);
+  const int kPartitions = o.partitions;
   for (const auto& t : kTopics) cluster.create_topic(t, kPartitions);
-  cluster.create_topic("transitions.dlq", kDeadLetterPartitions);
-  cluster.create_topic("transitions.outcomes", kDeadLetterPartitions);
+  cluster.create_topic("transitions.dlq", 2 * kPartitions);
+  cluster.create_topic("transitions.outcomes", 2 * kPartitions);
   const std::string brokers = cluster.bootstraps();
   const std::string group = "chaos-" + std::to_string(::getpid());
 
   std::string yaml = builtin_config_text();
   replace_once(yaml, "properties: {}",
                "properties:\n    session.timeout.ms: \"6000\"\n    heartbeat.interval.ms: \"500\"\n"
-               "    fetch.wait.max.ms: \"50\"");
+               "    fetch.wait.max.ms: \"50\"\n"
+               // A JoinGroup request may wait max.poll.interval.ms (+3 s) for its answer. The
+               // development broker can lose a pending one when its coordinator goes down and up;
+               // 30 s instead of librdkafka's 300 s bounds how long a worker then waits outside the group.
+               "    max.poll.interval.ms: \"30000\"");
   replace_once(yaml, "max_attempts: 5", "max_attempts: 10");
   // Oversize input: the producers send a few events over this (malformed).
   replace_once(yaml, "max_event_bytes: 1048576", "max_event_bytes: 262144");
@@ -455,15 +679,28 @@ int run(const Options& o) {
   std::cout << "chaos: " << o.duration_s << " s, " << o.kills << " kills, 2 producers at " << o.rate
             << " events/s on " << o.keys << " keys, seed " << o.seed << "; logs in " << o.logdir << std::endl;
   const auto t0 = Clock::now();
-  auto at = [&](double share) { return t0 + std::chrono::milliseconds(static_cast<long>(share * o.duration_s * 1000)); };
+  auto at_run = [&](double share) {
+    return t0 + std::chrono::milliseconds(static_cast<long>(share * o.duration_s * 1000));
+  };
   auto log = [&](const std::string& what) {
     std::printf("  %6.1f s  %s\n", std::chrono::duration<double>(Clock::now() - t0).count(), what.c_str());
     std::fflush(stdout);
   };
 
-  WorkerProc a(o, "worker-a", config, env);
+  auto env_a = env;  // worker-a's connections are told apart (ResourceSampler)
+  env_a["LOCKSTEP_DATABASE_URL"] = url + (url.find('?') == std::string::npos ? "?" : "&") + "application_name=lockstep-a";
+  WorkerProc a(o, "worker-a", config, env_a);
   a.start();
-  ReadyMonitor ready_a(a);
+  ReadyMonitor ready_a_(a);
+  // A fourth worker in a network namespace of its own, for the partitions.
+  NetPartition net(o.logdir, brokers, pg_port_of(url));
+  auto env_n = env;
+  env_n["LOCKSTEP_DATABASE_URL"] = net.database_url(url) + (url.find('?') == std::string::npos ? "?" : "&") +
+                                   "application_name=lockstep-n";
+  WorkerProc n(o, "worker-n", config, env_n, net.netns(), net.worker_addr());
+  ReadyMonitor ready_n(n);
+  std::optional<ResourceSampler> sampler;
+  if (o.sample_every_s > 0) sampler.emplace(a, url, std::chrono::seconds(o.sample_every_s), t0);
   std::vector<std::unique_ptr<Child>> producers;
   for (std::size_t i = 0; i < kTopics.size(); ++i)
     producers.push_back(std::make_unique<Child>(
@@ -523,29 +760,19 @@ int run(const Options& o) {
   std::map<std::string, std::vector<std::pair<Clock::time_point, Clock::time_point>>> windows;
   const auto begin_window = [&](const std::string& cls) { windows[cls].push_back({Clock::now(), Clock::time_point{}}); };
   const auto end_window = [&](const std::string& cls) { windows[cls].back().second = Clock::now(); };
-  const auto window_s = std::chrono::milliseconds(std::clamp(o.duration_s * 60, 8000, 20000));
+  // Each cycle runs every fault class once (one cycle by default; --cycles N
+  // repeats them, e.g. for a soak).
+  const int cycle_s = o.duration_s / o.cycles;
+  const auto window_s = std::chrono::milliseconds(std::clamp(cycle_s * 60, 8000, 20000));
   std::mt19937_64 rng(o.seed);
   for (int k = 0; k < o.kills; ++k) {
     const double jitter = std::uniform_real_distribution<double>(-0.3, 0.3)(rng);
-    plan.push_back({at((k + 1 + jitter) / (o.kills + 1.0)), "SIGKILL worker-a, restart it", [&] {
+    plan.push_back({at_run((k + 1 + jitter) / (o.kills + 1.0)), "SIGKILL worker-a, restart it", [&] {
                       a.kill();
                       a.start();
                       ++kills;
                     }});
   }
-  constexpr int kRequestTimedOut = 7, kNotCoordinator = 16, kNotLeader = 6;
-  plan.push_back({at(0.12), "broker: 5 Fetch errors (NOT_LEADER_OR_FOLLOWER)", [&] {
-                    cluster.push_request_errors(1, std::vector<int>(5, kNotLeader));
-                    ++broker_faults;
-                  }});
-  plan.push_back({at(0.22), "broker: 5 OffsetCommit errors (NOT_COORDINATOR)", [&] {
-                    cluster.push_request_errors(8, std::vector<int>(5, kNotCoordinator));
-                    ++broker_faults;
-                  }});
-  plan.push_back({at(0.32), "broker: 3 Produce errors (REQUEST_TIMED_OUT)", [&] {
-                    cluster.push_request_errors(0, std::vector<int>(3, kRequestTimedOut));
-                    ++broker_faults;
-                  }});
   WorkerProc b(o, "worker-b", config, env);
   WorkerProc c(o, "worker-c", config, env);
   const auto leave = [&](WorkerProc& w) {
@@ -556,101 +783,147 @@ int run(const Options& o) {
     }
     ++leaves;
   };
-  plan.push_back({at(0.28), "second worker joins the group", [&] {
-                    b.start();
-                    ++joins;
-                  }});
-  plan.push_back({at(0.52), "second worker leaves (SIGTERM)", [&] { leave(b); }});
   bool db_down = false, db_frozen = false;
-  if (!o.pgctl.empty()) {
-    const auto pgctl = [&](const std::string& what) {
-      if (run_cmd({o.pgctl, what}, {}, o.logdir + "/pgctl.log") != 0)
-        throw std::runtime_error("pgctl " + what + " failed (see " + o.logdir + "/pgctl.log)");
-    };
-    plan.push_back({at(0.42), "PostgreSQL: fast shutdown", [&, pgctl] {
-                      pgctl("stop");
-                      db_down = true;
-                      begin_window("database stopped (fast shutdown)");
+  for (int cycle = 0; cycle < o.cycles; ++cycle) {
+    // Shares of this cycle's time.
+    const auto at = [&, cycle](double share) { return at_run((cycle + share) / o.cycles); };
+    constexpr int kRequestTimedOut = 7, kNotCoordinator = 16, kNotLeader = 6;
+    plan.push_back({at(0.12), "broker: 5 Fetch errors (NOT_LEADER_OR_FOLLOWER)", [&] {
+                      cluster.push_request_errors(1, std::vector<int>(5, kNotLeader));
+                      ++broker_faults;
                     }});
-    plan.push_back({at(0.425), "third worker joins while the first is paused (database down)", [&] {
-                      c.start();
-                      ++joins;
+    plan.push_back({at(0.22), "broker: 5 OffsetCommit errors (NOT_COORDINATOR)", [&] {
+                      cluster.push_request_errors(8, std::vector<int>(5, kNotCoordinator));
+                      ++broker_faults;
                     }});
-    plan.push_back({at(0.47), "PostgreSQL: start", [&, pgctl] {
-                      pgctl("start");
-                      db_down = false;
-                      ++db_restarts;
-                      end_window("database stopped (fast shutdown)");
+    plan.push_back({at(0.32), "broker: 3 Produce errors (REQUEST_TIMED_OUT)", [&] {
+                      cluster.push_request_errors(0, std::vector<int>(3, kRequestTimedOut));
+                      ++broker_faults;
                     }});
-    plan.push_back({at(0.50), "third worker leaves (SIGTERM) after the database is back", [&] {
-                      leave(c);
-                    }});
-    // A hang, not a refusal: every PostgreSQL process stopped.
-    plan.push_back({at(0.10), "PostgreSQL: frozen (SIGSTOP of every process)", [&, pgctl] {
-                      pgctl("freeze");
-                      db_frozen = true;
-                      begin_window("database frozen (SIGSTOP)");
-                    }});
-    plan.push_back({at(0.10) + 1s, "third worker joins while the first is paused (database frozen)", [&] {
-                      c.start();
-                      ++joins;
-                    }});
-    plan.push_back({at(0.10) + window_s, "PostgreSQL: thawed (SIGCONT)", [&, pgctl] {
-                      pgctl("thaw");
-                      db_frozen = false;
-                      ++db_restarts;
-                      end_window("database frozen (SIGSTOP)");
-                    }});
-    plan.push_back({at(0.10) + window_s + 1s, "third worker leaves (SIGTERM) after the database is back", [&] {
-                      leave(c);
-                    }});
-    // A crash: SIGKILL of the postmaster (and its children); the start runs crash recovery.
-    plan.push_back({at(0.56), "PostgreSQL: crash (SIGKILL of the postmaster)", [&, pgctl] {
-                      pgctl("kill");
-                      db_down = true;
-                      begin_window("database crashed (SIGKILL)");
-                    }});
-    plan.push_back({at(0.56) + 3s, "PostgreSQL: start (crash recovery)", [&, pgctl] {
-                      pgctl("start");
-                      db_down = false;
-                      ++db_restarts;
-                      end_window("database crashed (SIGKILL)");
-                    }});
-  }
-  if (disk.available()) {
-    plan.push_back({at(0.66), "disk full under the database (its tablespace's file system)", [&] {
-                      disk.fill();
-                      begin_window("disk full");
-                    }});
-    plan.push_back({at(0.66) + 1s, "second worker joins while the first is paused (disk full)", [&] {
+    plan.push_back({at(0.28), "second worker joins the group", [&] {
                       b.start();
                       ++joins;
                     }});
-    plan.push_back({at(0.66) + window_s - 2s, "second worker leaves (SIGTERM) while the disk is full", [&] {
-                      leave(b);
+    plan.push_back({at(0.52), "second worker leaves (SIGTERM)", [&] { leave(b); }});
+    if (!o.pgctl.empty()) {
+      const auto pgctl = [&](const std::string& what) {
+        if (run_cmd({o.pgctl, what}, {}, o.logdir + "/pgctl.log") != 0)
+          throw std::runtime_error("pgctl " + what + " failed (see " + o.logdir + "/pgctl.log)");
+      };
+      plan.push_back({at(0.42), "PostgreSQL: fast shutdown", [&, pgctl] {
+                        pgctl("stop");
+                        db_down = true;
+                        begin_window("database stopped (fast shutdown)");
+                      }});
+      plan.push_back({at(0.425), "third worker joins while the first is paused (database down)", [&] {
+                        c.start();
+                        ++joins;
+                      }});
+      plan.push_back({at(0.47), "PostgreSQL: start", [&, pgctl] {
+                        pgctl("start");
+                        db_down = false;
+                        ++db_restarts;
+                        end_window("database stopped (fast shutdown)");
+                      }});
+      plan.push_back({at(0.50), "third worker leaves (SIGTERM) after the database is back", [&] {
+                        leave(c);
+                      }});
+      // A hang, not a refusal: every PostgreSQL process stopped.
+      plan.push_back({at(0.10), "PostgreSQL: frozen (SIGSTOP of every process)", [&, pgctl] {
+                        pgctl("freeze");
+                        db_frozen = true;
+                        begin_window("database frozen (SIGSTOP)");
+                      }});
+      plan.push_back({at(0.10) + 1s, "third worker joins while the first is paused (database frozen)", [&] {
+                        c.start();
+                        ++joins;
+                      }});
+      plan.push_back({at(0.10) + window_s, "PostgreSQL: thawed (SIGCONT)", [&, pgctl] {
+                        pgctl("thaw");
+                        db_frozen = false;
+                        ++db_restarts;
+                        end_window("database frozen (SIGSTOP)");
+                      }});
+      plan.push_back({at(0.10) + window_s + 1s, "third worker leaves (SIGTERM) after the database is back", [&] {
+                        leave(c);
+                      }});
+      // A crash: SIGKILL of the postmaster (and its children); the start runs crash recovery.
+      plan.push_back({at(0.56), "PostgreSQL: crash (SIGKILL of the postmaster)", [&, pgctl] {
+                        pgctl("kill");
+                        db_down = true;
+                        begin_window("database crashed (SIGKILL)");
+                      }});
+      plan.push_back({at(0.56) + 3s, "PostgreSQL: start (crash recovery)", [&, pgctl] {
+                        pgctl("start");
+                        db_down = false;
+                        ++db_restarts;
+                        end_window("database crashed (SIGKILL)");
+                      }});
+    }
+    if (disk.available()) {
+      plan.push_back({at(0.80), "disk full under the database (its tablespace's file system)", [&] {
+                        disk.fill();
+                        begin_window("disk full");
+                      }});
+      plan.push_back({at(0.80) + 1s, "second worker joins while the first is paused (disk full)", [&] {
+                        b.start();
+                        ++joins;
+                      }});
+      plan.push_back({at(0.80) + window_s - 2s, "second worker leaves (SIGTERM) while the disk is full", [&] {
+                        leave(b);
+                      }});
+      plan.push_back({at(0.80) + window_s, "disk space back", [&] {
+                        disk.release();
+                        end_window("disk full");
+                      }});
+    } else if (cycle == 0) {
+      log("disk-full fault skipped: " + disk.why());
+    }
+    if (net.available()) {
+      // Paths that drop packets (nothing refused, nothing closed), separately and together.
+      plan.push_back({at(0.02), "fourth worker (own network namespace) joins", [&] {
+                        n.start();
+                        ++joins;
+                      }});
+      struct Cut {
+        double share;
+        std::chrono::milliseconds length;
+        const char* cls;
+        std::vector<std::string> addrs;
+      };
+      for (const auto& cut : {Cut{0.34, 6000ms, "network: database path drops packets", {net.db_addr()}},
+                              Cut{0.64, 8000ms, "network: broker path drops packets", {net.broker_addr()}},
+                              Cut{0.90, 6000ms, "network: both paths drop packets",
+                                  {net.db_addr(), net.broker_addr()}}}) {
+        plan.push_back({at(cut.share), std::string(cut.cls) + " (fourth worker)", [&, cut] {
+                          for (const auto& addr : cut.addrs) net.cut(addr, true);
+                          begin_window(cut.cls);
+                        }});
+        plan.push_back({at(cut.share) + cut.length, std::string(cut.cls) + ": restored", [&, cut] {
+                          for (const auto& addr : cut.addrs) net.cut(addr, false);
+                          end_window(cut.cls);
+                        }});
+      }
+      plan.push_back({at(0.90) + 6000ms + 15s, "fourth worker leaves (SIGTERM)", [&] { leave(n); }});
+    } else if (cycle == 0) {
+      log("network partitions skipped: " + net.why());
+    }
+    plan.push_back({at(0.62), "broker: leader change of every input partition", [&] {
+                      for (const auto& t : kTopics)
+                        for (int p = 0; p < kPartitions; ++p) cluster.set_leader(t, p, 1 + (p + 1) % 3);
+                      ++broker_faults;
                     }});
-    plan.push_back({at(0.66) + window_s, "disk space back", [&] {
-                      disk.release();
-                      end_window("disk full");
+    plan.push_back({at(0.72), "broker 2 down", [&] {
+                      cluster.broker_down(2);
+                      ++broker_faults;
                     }});
-  } else {
-    log("disk-full fault skipped: " + disk.why());
+    plan.push_back({at(0.77), "broker 2 up", [&] { cluster.broker_up(2); }});
+    plan.push_back({at(0.85), "broker: leader change back", [&] {
+                      for (const auto& t : kTopics)
+                        for (int p = 0; p < kPartitions; ++p) cluster.set_leader(t, p, 1 + p % 3);
+                      ++broker_faults;
+                    }});
   }
-  plan.push_back({at(0.62), "broker: leader change of every input partition", [&] {
-                    for (const auto& t : kTopics)
-                      for (int p = 0; p < kPartitions; ++p) cluster.set_leader(t, p, 1 + (p + 1) % 3);
-                    ++broker_faults;
-                  }});
-  plan.push_back({at(0.72), "broker 2 down", [&] {
-                    cluster.broker_down(2);
-                    ++broker_faults;
-                  }});
-  plan.push_back({at(0.77), "broker 2 up", [&] { cluster.broker_up(2); }});
-  plan.push_back({at(0.85), "broker: leader change back", [&] {
-                    for (const auto& t : kTopics)
-                      for (int p = 0; p < kPartitions; ++p) cluster.set_leader(t, p, 1 + p % 3);
-                    ++broker_faults;
-                  }});
   std::sort(plan.begin(), plan.end(), [](const Action& x, const Action& y) { return x.when < y.when; });
 
   // The database must come back whatever happens below.
@@ -787,20 +1060,24 @@ int run(const Options& o) {
             << "; " << kills << " restarts after a kill)\n";
   std::cout << "worker crashes: " << crashes << "\n\n";
 
-  // Per fault class: how quickly worker-a's /readyz turned 503 (or stopped
-  // answering) after the fault began, and 200 again after it ended.
+  // Per fault class: how quickly worker-a's /readyz (the fourth worker's for
+  // the network partitions) turned 503 (or stopped answering) after the fault
+  // began, and 200 again after it ended.
   std::vector<std::pair<std::string, bool>> readiness_checks;
   std::printf("%-36s %5s  %-24s %-24s\n", "fault class", "count", "not-ready after (max)", "ready again after (max)");
   for (const auto& [cls, list] : windows) {
+    ReadyMonitor& ready_a = cls.rfind("network:", 0) == 0 ? ready_n : ready_a_;
     double worst_down = 0, worst_up = 0;
     bool all_down = true, all_up = true;
+    int unmeasured = 0;  // began while worker-a was not ready anyway (a kill, an earlier fault)
     for (const auto& [start, end] : list) {
       if (end == Clock::time_point{}) continue;
+      if (ready_a.before(start) != 200) ++unmeasured;
       const auto down = ready_a.first(start, end + 30s, [](int s) { return s != 200; });
       const auto up = ready_a.first(std::max(end, down.value_or(end)), end + 180s, [](int s) { return s == 200; });
-      if (down)
+      if (down && ready_a.before(start) == 200)
         worst_down = std::max(worst_down, std::chrono::duration<double>(*down - start).count());
-      else
+      else if (!down)
         all_down = false;
       if (up)
         worst_up = std::max(worst_up, std::chrono::duration<double>(*up - end).count());
@@ -812,9 +1089,11 @@ int run(const Options& o) {
       std::snprintf(buf, sizeof buf, "%.1f s", s);
       return ok ? std::string(buf) : std::string("never");
     };
-    std::printf("%-36s %5zu  %-24s %-24s\n", cls.c_str(), list.size(), secs(all_down, worst_down).c_str(),
+    const std::string down_text =
+        secs(all_down, worst_down) + (unmeasured ? " (" + std::to_string(unmeasured) + " began not ready)" : "");
+    std::printf("%-36s %5zu  %-24s %-24s\n", cls.c_str(), list.size(), down_text.c_str(),
                 secs(all_up, worst_up).c_str());
-    readiness_checks.push_back({cls + ": /readyz 503 during the fault (goal < 15 s: " + secs(all_down, worst_down) +
+    readiness_checks.push_back({cls + ": /readyz 503 during the fault (goal < 15 s: " + down_text +
                                     "), 200 again after it (" + secs(all_up, worst_up) + ")",
                                 all_down && all_up});
   }

@@ -119,17 +119,17 @@ int run_cmd(const std::vector<std::string>& argv, const std::map<std::string, st
 
 namespace {
 // The status and body of GET http://127.0.0.1:port/target; status 0 when nothing answered.
-std::pair<int, std::string> http_fetch(int port, const std::string& target) {
+std::pair<int, std::string> http_fetch(int port, const std::string& target, const std::string& host = "127.0.0.1") {
   namespace beast = boost::beast;
   namespace http = beast::http;
   try {
     boost::asio::io_context io;
     beast::tcp_stream stream(io);
     stream.expires_after(5s);
-    stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
+    stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(host),
                                                   static_cast<unsigned short>(port)));
     http::request<http::empty_body> req{http::verb::get, target, 11};
-    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::host, host);
     http::write(stream, req);
     beast::flat_buffer buf;
     http::response<http::string_body> res;
@@ -149,7 +149,9 @@ std::optional<std::string> http_get(int port, const std::string& target) {
   return std::move(body);
 }
 
-int http_status(int port, const std::string& target) { return http_fetch(port, target).first; }
+int http_status(int port, const std::string& target, const std::string& host) {
+  return http_fetch(port, target, host).first;
+}
 
 std::optional<long long> parse_integer(const std::string& v, long long lo, long long hi) {
   try {

@@ -45,8 +45,8 @@ int run_cmd(const std::vector<std::string>& argv, const std::map<std::string, st
 
 // GET http://127.0.0.1:port/target: the body on 200, else nullopt.
 std::optional<std::string> http_get(int port, const std::string& target);
-// GET http://127.0.0.1:port/target: the status code, 0 when nothing answered.
-int http_status(int port, const std::string& target);
+// GET http://host:port/target (host an IPv4 address): the status code, 0 when nothing answered.
+int http_status(int port, const std::string& target, const std::string& host = "127.0.0.1");
 
 // The value of an integer option when it is one in lo..hi.
 std::optional<long long> parse_integer(const std::string& v, long long lo, long long hi);

@@ -37,11 +37,17 @@ bool same_partitions(const std::vector<TopicPartition>& a, const std::vector<Top
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 
-// The worker's producer gives up on a message after this long unless
-// kafka.properties sets message.timeout.ms: a broker that stopped answering
-// turns into a failed publish (and not-ready) in seconds, not after librdkafka's
-// default five minutes.
-constexpr int kProducerMessageTimeoutMs = 10000;
+// librdkafka's message.timeout.ms unless kafka.properties sets it: how long the
+// producer keeps trying to deliver a message.
+constexpr int kProducerMessageTimeoutMs = 300000;
+
+// An outcome or dead-letter message the broker has not acknowledged after this
+// long makes the worker not ready (the producer keeps trying meanwhile).
+constexpr int kPublishStallMs = 10000;
+
+// The broker counts as not answering (not ready) after this long without an
+// answer to the lag thread's watermark queries.
+constexpr int kBrokerStallMs = 5000;
 
 // Interruptible wait used by background loops.
 class Waker {
@@ -86,6 +92,12 @@ struct Worker::Impl {
   std::atomic<bool> db_stalled{false};  // a database call has been waiting longer than it should
   std::atomic<bool> relay_ok{true};     // the dead-letter relay's last publish reached the broker
   std::atomic<bool> outcome_ok{true};   // the last outcome message reached the broker
+  std::atomic<bool> broker_stalled{false};  // the broker has not answered a watermark query for a while
+  std::atomic<bool> publish_stalled{false};  // an outcome or dead-letter message waits too long for its ack
+  std::atomic<int64_t> relay_publishing_since_ms{0};  // steady clock; 0 when the relay is not publishing
+  std::mutex pub_mu;                                   // pending_outcomes
+  std::map<uint64_t, Clock::time_point> pending_outcomes;  // sent, not yet acknowledged (by send order)
+  uint64_t next_outcome_seq = 0;
   std::atomic<bool> joined{false};      // consumer holds an assignment (set on the consumer thread)
   std::atomic<bool> stopping{false};     // executors/relay: leave their loops
   std::atomic<bool> fatal{false};
@@ -270,8 +282,18 @@ struct Worker::Impl {
   // it comes back as a duplicate whose message carries that first outcome.
   void publish_outcome(WorkPtr w, const OutMessage& m) {
     Work* raw = w.release();
-    producer->send_async(m, [this, raw](const Delivery& d) {
+    uint64_t seq = 0;
+    {
+      std::lock_guard lk(pub_mu);
+      seq = next_outcome_seq++;
+      pending_outcomes.emplace(seq, Clock::now());
+    }
+    producer->send_async(m, [this, raw, seq](const Delivery& d) {
       WorkPtr w(raw);
+      {
+        std::lock_guard lk(pub_mu);
+        pending_outcomes.erase(seq);
+      }
       if (d.error.empty()) {
         outcome_ok = true;
         complete(std::move(w));
@@ -324,7 +346,17 @@ struct Worker::Impl {
         DeadLetterRelay::Pass pass;
         {
           BusyScope busy(slot);
-          pass = relay.run_once(*slot.store, 100, &stopping);
+          // Waiting for the broker is not waiting for the database: the
+          // watchdog does not count the publish, the publish stall check does.
+          pass = relay.run_once(*slot.store, 100, &stopping, [&](bool publishing) {
+            if (publishing) {
+              slot.busy_since_ms = 0;
+              relay_publishing_since_ms = now_ms();
+            } else {
+              relay_publishing_since_ms = 0;
+              slot.busy_since_ms = now_ms();
+            }
+          });
         }
         db_ok = true;
         if (pass.broker_failed) {
@@ -562,11 +594,32 @@ struct Worker::Impl {
   // waiting on it, the broker took the last dead letters and outcomes, the
   // consumer holds an assignment, not stopping.
   bool is_ready() const {
-    return db_ok.load() && !db_stalled.load() && relay_ok.load() && outcome_ok.load() && joined.load() &&
-           !stopping.load();
+    return db_ok.load() && !db_stalled.load() && relay_ok.load() && outcome_ok.load() && !broker_stalled.load() &&
+           !publish_stalled.load() && joined.load() && !stopping.load();
+  }
+
+  // An outcome or dead-letter message the broker has not acknowledged for
+  // kPublishStallMs: not ready (the producer keeps trying).
+  void check_publish_stall() {
+    const auto now = Clock::now();
+    bool stalled = false;
+    {
+      std::lock_guard lk(pub_mu);
+      if (!pending_outcomes.empty() && now - pending_outcomes.begin()->second >= milliseconds(kPublishStallMs))
+        stalled = true;
+    }
+    const int64_t since = relay_publishing_since_ms.load();
+    if (since != 0 && now_ms() - since >= kPublishStallMs) stalled = true;
+    if (stalled && !publish_stalled)
+      spdlog::error("the broker has not acknowledged an outcome or dead-letter message for {} ms: reporting not ready",
+                    kPublishStallMs);
+    else if (!stalled && publish_stalled)
+      spdlog::info("outcome and dead-letter messages are acknowledged again");
+    publish_stalled = stalled;
   }
 
   void update_gauges() {
+    check_publish_stall();
     metrics->set_ready(is_ready());
     metrics->set_inflight(static_cast<double>(sched.size()));
     metrics->set_oldest_inflight(sched.oldest_age().count());
@@ -585,6 +638,11 @@ struct Worker::Impl {
 
   void lag_loop() {
     std::map<TopicPartition, std::pair<uint64_t, int64_t>> start_of;  // tp -> (generation, committed offset or -1)
+    // The broker's answers here are also the worker's evidence that the broker
+    // answers at all: a path that drops packets sends no error for a long time.
+    // (Every pass asks at least one question, see below.)
+    auto broker_answered = Clock::now();
+    std::size_t probe = 0;  // one fetched partition is asked each pass, in turn
     while (!stopping) {
       struct Row {
         TopicPartition tp;
@@ -611,14 +669,20 @@ struct Worker::Impl {
         }
       }
       const bool paused_now = fetching_paused.load();
-      for (const auto& r : rows) {
+      ++probe;
+      bool answered = false, failed = false;  // after one unanswered query, ask nothing more this pass
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto& r = rows[i];
         if (stopping) break;
         std::optional<int64_t> hw, lo;
-        if (!paused_now) hw = consumer->high_watermark(r.tp.topic, r.tp.partition);
-        if (!hw || (!r.pos && !start_of.count(r.tp))) {
+        if (!paused_now && i != probe % rows.size()) hw = consumer->high_watermark(r.tp.topic, r.tp.partition);
+        if ((!hw || (!r.pos && !start_of.count(r.tp))) && !failed) {
           if (auto wm = consumer->query_watermarks(r.tp.topic, r.tp.partition, milliseconds(1000))) {
+            answered = true;
             lo = wm->first;
             hw = wm->second;
+          } else {
+            failed = true;
           }
         }
         if (!hw) continue;
@@ -641,7 +705,22 @@ struct Worker::Impl {
         const bool assigned = std::any_of(rows.begin(), rows.end(), [&](const Row& r) { return r.tp == it->first; });
         it = assigned ? std::next(it) : start_of.erase(it);
       }
-      lag_waker.wait_for(milliseconds(2000));
+      // With nothing to ask (no assignment, all fetched), partition 0 of an
+      // input topic is asked in turn: the broker must answer something.
+      if (!answered && !failed && !stopping && !cfg.kafka.topics.empty()) {
+        const auto& topic = cfg.kafka.topics[probe % cfg.kafka.topics.size()].topic;
+        answered = consumer->query_watermarks(topic, 0, milliseconds(1000)).has_value();
+      }
+      if (answered) broker_answered = Clock::now();
+      const bool stalled = Clock::now() - broker_answered >= milliseconds(kBrokerStallMs);
+      if (stalled && !broker_stalled) {
+        metrics->infra_error("kafka");
+        spdlog::error("the broker has not answered for {} ms: reporting not ready", kBrokerStallMs);
+      } else if (!stalled && broker_stalled) {
+        spdlog::info("the broker answers again");
+      }
+      broker_stalled = stalled;
+      lag_waker.wait_for(milliseconds(stalled ? 1000 : 2000));
     }
   }
 
@@ -652,9 +731,7 @@ struct Worker::Impl {
   }
 
   void run(const std::atomic<bool>& stop) {
-    auto producer_props = cfg.kafka.properties;
-    producer_props.emplace("message.timeout.ms", std::to_string(kProducerMessageTimeoutMs));
-    producer = std::make_unique<Producer>(cfg.kafka.brokers, producer_props);
+    producer = std::make_unique<Producer>(cfg.kafka.brokers, cfg.kafka.properties);
     Consumer::Hooks hooks;
     hooks.on_assign = [this](const auto& p) { on_assign(p); };
     hooks.on_revoke = [this](const auto& p) { on_revoke(p); };
@@ -697,7 +774,7 @@ struct Worker::Impl {
       // database, an outcome message) or while dead letters cannot be published.
       const auto inflight = sched.size();
       const bool db_fault = (!db_ok || db_stalled) && inflight > 0;
-      const bool broker_fault = !relay_ok || (!outcome_ok && inflight > 0);
+      const bool broker_fault = !relay_ok || ((!outcome_ok || publish_stalled) && inflight > 0);
       const bool want_pause = inflight >= max_inflight || db_fault || broker_fault;
       const bool want_resume = inflight < max_inflight / 2 && !db_fault && !broker_fault;
       const std::string reason = inflight >= max_inflight ? "backpressure"

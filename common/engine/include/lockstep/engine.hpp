@@ -78,8 +78,10 @@ class DeadLetterRelay {
     std::string last_error;
   };
   // One pass over up to `limit` due rows. Throws TransientStoreError. `abort`
-  // cuts the wait for delivery reports short (shutdown).
-  Pass run_once(Store& store, std::size_t limit = 100, const std::atomic<bool>* abort = nullptr);
+  // cuts the wait for delivery reports short (shutdown); `publishing` is told
+  // when the wait for the broker begins (true) and ends (false).
+  Pass run_once(Store& store, std::size_t limit = 100, const std::atomic<bool>* abort = nullptr,
+                const std::function<void(bool)>& publishing = {});
 
  private:
   Producer& producer_;
