@@ -904,7 +904,7 @@ int run(const Options& o) {
                           end_window(cut.cls);
                         }});
       }
-      plan.push_back({at(0.90) + 6000ms + 15s, "fourth worker leaves (SIGTERM)", [&] { leave(n); }});
+      plan.push_back({at(0.90) + 6000ms + 25s, "fourth worker leaves (SIGTERM)", [&] { leave(n); }});
     } else if (cycle == 0) {
       log("network partitions skipped: " + net.why());
     }

@@ -37,9 +37,9 @@ bool same_partitions(const std::vector<TopicPartition>& a, const std::vector<Top
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 
-// librdkafka's message.timeout.ms unless kafka.properties sets it: how long the
-// producer keeps trying to deliver a message.
-constexpr int kProducerMessageTimeoutMs = 300000;
+// The Producer's message.timeout.ms unless kafka.properties sets it: how long
+// it keeps trying to deliver a message.
+constexpr int kProducerMessageTimeoutMs = 30000;
 
 // An outcome or dead-letter message the broker has not acknowledged after this
 // long makes the worker not ready (the producer keeps trying meanwhile).

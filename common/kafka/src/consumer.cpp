@@ -100,6 +100,10 @@ Consumer::Consumer(const std::string& brokers, const std::string& group_id, cons
   set_default(*conf, props, "auto.offset.reset", "earliest");
   set_default(*conf, props, "enable.partition.eof", "false");
   set_default(*conf, props, "queued.max.messages.kbytes", "16384");
+  // A request unanswered this long tears its connection down and is sent again
+  // on a new one: after a network path dropped packets, a connection can
+  // otherwise stay wedged (TCP retransmission backs off) for a minute.
+  set_default(*conf, props, "socket.timeout.ms", "10000");
   std::string err;
   if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK)
     throw KafkaError("rebalance_cb: " + err);

@@ -56,6 +56,7 @@ Producer::Producer(const std::string& brokers, const KafkaProps& props) : impl_(
   set_default(*conf, props, "acks", "all");
   set_default(*conf, props, "linger.ms", "5");
   set_default(*conf, props, "message.timeout.ms", "30000");
+  set_default(*conf, props, "socket.timeout.ms", "10000");  // see Consumer: a wedged connection is replaced
   std::string err;
   if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&impl_->dr), err) != RdKafka::Conf::CONF_OK)
     throw KafkaError("dr_cb: " + err);
