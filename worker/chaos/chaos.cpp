@@ -834,7 +834,8 @@ int run(const Options& o) {
                         db_frozen = true;
                         begin_window("database frozen (SIGSTOP)");
                       }});
-      plan.push_back({at(0.10) + 1s, "third worker joins while the first is paused (database frozen)", [&] {
+      // Joins once the first worker has had time to notice (half of database.timeout_ms) and pause.
+      plan.push_back({at(0.10) + 4s, "third worker joins while the first is paused (database frozen)", [&] {
                         c.start();
                         ++joins;
                       }});
@@ -865,14 +866,20 @@ int run(const Options& o) {
                         disk.fill();
                         begin_window("disk full");
                       }});
-      plan.push_back({at(0.80) + 1s, "second worker joins while the first is paused (disk full)", [&] {
+      plan.push_back({at(0.80) + window_s / 2, "second worker joins while the first is paused (disk full)", [&] {
                         b.start();
                         ++joins;
                       }});
-      plan.push_back({at(0.80) + window_s - 2s, "second worker leaves (SIGTERM) while the disk is full", [&] {
+      plan.push_back({at(0.80) + window_s - 1s, "second worker leaves (SIGTERM) while the disk is full", [&] {
                         leave(b);
                       }});
       plan.push_back({at(0.80) + window_s, "disk space back", [&] {
+                        // A full disk shows only to a worker that writes: one that is
+                        // rejoining the group after a kill or a broker fault may write
+                        // nothing for a while. Hold the fault until worker-a has
+                        // noticed it (at most 30 s more), so that the check below
+                        // measures the worker, not the schedule.
+                        poll_until(30s, 200ms, [&] { return a.readyz() != 200; });
                         disk.release();
                         end_window("disk full");
                       }});
