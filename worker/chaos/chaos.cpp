@@ -984,8 +984,11 @@ int run(const Options& o) {
       a.start();
     }
     try {
-      in.events = read_topics(brokers, {}, kTopics, 60s);
-      in.dead_letters = read_topics(brokers, {}, {cfg.kafka.dead_letter_topic}, 60s);
+      // Reading everything back takes longer the more there is (a soak has
+      // hundreds of thousands of messages): at least 60 s, a quarter of the run.
+      const auto read_timeout = std::max<std::chrono::milliseconds>(60s, std::chrono::seconds(o.duration_s / 4));
+      in.events = read_topics(brokers, {}, kTopics, read_timeout);
+      in.dead_letters = read_topics(brokers, {}, {cfg.kafka.dead_letter_topic}, read_timeout);
       dropped = dropped_by_broker(*in.events) + dropped_by_broker(*in.dead_letters);
       if (!dropped.empty()) return true;  // nothing to wait for: see below
       checks = verify(url, cfg.machines, in);
@@ -1006,13 +1009,17 @@ int run(const Options& o) {
                              " (it keeps ~5 MiB / 100k per partition): the run cannot be verified; use a lower "
                              "--rate or --duration");
   log(caught_up ? "caught up" : "did not catch up within 300 s");
+  // What could not be read is reported as nothing read (verify says SKIP for it).
+  const std::vector<Message> none;
+  const auto& events_read = in.events ? *in.events : none;
+  const auto& dead_read = in.dead_letters ? *in.dead_letters : none;
   const auto ready_since = Clock::now();
   const bool ready = poll_until(120s, 200ms, [&] { return a.ready(); });
   const double ready_after = std::chrono::duration<double>(Clock::now() - ready_since).count();
 
   // The group's committed offsets reach every partition's end (nothing would be re-read).
   std::map<TopicPartition, int64_t> ends;
-  for (const auto& m : *in.events) {
+  for (const auto& m : events_read) {
     auto& e = ends[TopicPartition{m.topic, m.partition, 0}];
     e = std::max(e, m.offset + 1);
   }
@@ -1038,7 +1045,7 @@ int run(const Options& o) {
   // What happened.
   std::set<std::string> ids;
   std::map<std::string, long> per_topic;
-  for (const auto& m : *in.events) {
+  for (const auto& m : events_read) {
     ++per_topic[m.topic];
     ids.insert(idempotency_key_for(parse_event(m.value, m.key, in.limits),
                                    SourceRef{m.topic, "", m.partition, m.offset, m.timestamp_ms}, m.value, m.key));
@@ -1050,14 +1057,14 @@ int run(const Options& o) {
                                  "WHERE event_id NOT LIKE 'direct-%' GROUP BY 1 ORDER BY 1"))
     outcomes += " " + row[0].as<std::string>() + "=" + row[1].as<std::string>();
 
-  std::cout << "\nevents produced: " << in.events->size() << " (";
+  std::cout << "\nevents produced: " << events_read.size() << " (";
   for (const auto& [t, n] : per_topic) std::cout << t << " " << n << (t == per_topic.rbegin()->first ? "" : ", ");
-  std::cout << "), " << ids.size() << " distinct event ids, " << (in.events->size() - ids.size())
+  std::cout << "), " << ids.size() << " distinct event ids, " << (events_read.size() - ids.size())
             << " re-sent (duplicates)\n";
   std::cout << "outcomes:" << outcomes << "\n";
   std::cout << "direct writes: " << direct_written << " applied through the store's CAS (" << direct_lost
             << " lost a CAS and re-read, " << direct_errors << " failed while the database was down)\n";
-  std::cout << "dead-letter messages: " << in.dead_letters->size() << "\n";
+  std::cout << "dead-letter messages: " << dead_read.size() << "\n";
   std::cout << "kills: " << kills << " (SIGKILL, then restart)\n";
   std::cout << "database restarts: " << db_restarts << (o.pgctl.empty() ? " (--pgctl none)" : " (fast shutdown, start)")
             << "\n";
