@@ -66,6 +66,11 @@ std::string write_worker_config(const std::string& dir, const std::string& broke
   return path;
 }
 
+WorkerSetup::WorkerSetup(const std::string& group_prefix)
+    : broker(dir.path + "/broker.log"),
+      port(free_port()),
+      cfg_path(write_worker_config(dir.path, broker.bootstrap(), db.url(), port, group_prefix + unique_suffix())) {}
+
 std::unique_ptr<Process> start_worker(const std::string& config, const std::string& log) {
   return std::make_unique<Process>(std::vector<std::string>{bin_dir() + "/lockstep", "run", "--config", config},
                                    // The file is the whole configuration: no LOCKSTEP_* overrides from the test's environment.

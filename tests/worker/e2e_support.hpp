@@ -36,6 +36,18 @@ std::string write_worker_config(const std::string& dir, const std::string& broke
 
 std::unique_ptr<Process> start_worker(const std::string& config, const std::string& log);
 
+// What an end-to-end test of one worker process starts from: a temp dir, a
+// development broker, a scratch database, a free metrics port and the worker's
+// config for them (group `<group_prefix><unique suffix>`).
+struct WorkerSetup {
+  explicit WorkerSetup(const std::string& group_prefix);
+  TempDir dir;
+  BrokerProcess broker;
+  TestDb db;
+  int port;
+  std::string cfg_path;
+};
+
 // Events for `keys` aggregates from both topics (lifecycles that race), as messages.
 struct Planned {
   std::vector<OutMessage> messages;

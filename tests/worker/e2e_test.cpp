@@ -18,16 +18,12 @@ using namespace std::chrono_literals;
 long count(const TestDb& db, const std::string& sql) { return std::stol(db.scalar(sql)); }
 
 TEST(EndToEnd, SigkillMidStreamThenRestartGivesExactlyOneOutcomeEach) {
-  TempDir dir;
-  BrokerProcess broker(dir.path + "/broker.log");
-  TestDb db;
-  const int port = free_port();
-  const auto cfg_path = write_worker_config(dir.path, broker.bootstrap(), db.url(), port, "e2e-" + unique_suffix());
+  WorkerSetup setup("e2e-");
   const auto machines = parse_config(builtin_config_text(), "<built-in>").machines;
 
   auto plan = plan_race(150, 7);
   {
-    Producer p(broker.bootstrap(), {});
+    Producer p(setup.broker.bootstrap(), {});
     auto ds = p.send(plan.messages, 60s);
     for (const auto& d : ds) ASSERT_TRUE(d.error.empty()) << d.error;
   }
@@ -37,41 +33,41 @@ TEST(EndToEnd, SigkillMidStreamThenRestartGivesExactlyOneOutcomeEach) {
   long last = 0;
   int kills = 0;
   for (int round = 0; round < 3; ++round) {
-    auto w = start_worker(cfg_path, dir.path + "/worker.log");
+    auto w = start_worker(setup.cfg_path, setup.dir.path + "/worker.log");
     const long target = last + 150;
-    ASSERT_TRUE(poll_until(90s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= target || !w->running(); }))
-        << "no progress in round " << round << "; log:\n" << read_file(dir.path + "/worker.log");
-    ASSERT_TRUE(w->running()) << read_file(dir.path + "/worker.log");
+    ASSERT_TRUE(poll_until(90s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= target || !w->running(); }))
+        << "no progress in round " << round << "; log:\n" << read_file(setup.dir.path + "/worker.log");
+    ASSERT_TRUE(w->running()) << read_file(setup.dir.path + "/worker.log");
     w->signal(SIGKILL);
     ASSERT_EQ(w->wait(10s), 128 + SIGKILL);
     ++kills;
-    last = count(db, "SELECT count(*) FROM processed_events");
+    last = count(setup.db, "SELECT count(*) FROM processed_events");
     ASSERT_LT(last, expected) << "the worker finished before it was killed: the test needs a longer stream";
   }
 
-  auto w = start_worker(cfg_path, dir.path + "/worker.log");
-  ASSERT_TRUE(poll_until(120s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= expected; }))
-      << count(db, "SELECT count(*) FROM processed_events") << " of " << expected << " outcomes; log:\n"
-      << read_file(dir.path + "/worker.log");
+  auto w = start_worker(setup.cfg_path, setup.dir.path + "/worker.log");
+  ASSERT_TRUE(poll_until(120s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= expected; }))
+      << count(setup.db, "SELECT count(*) FROM processed_events") << " of " << expected << " outcomes; log:\n"
+      << read_file(setup.dir.path + "/worker.log");
   EXPECT_EQ(kills, 3);
-  EXPECT_EQ(count(db, "SELECT count(*) FROM processed_events"), expected) << "exactly one outcome per event";
-  EXPECT_EQ(count(db, "SELECT count(*) FROM dead_letters WHERE reason = 'malformed'"), 5);
-  auto violations = invariant_violations(db, machines);
+  EXPECT_EQ(count(setup.db, "SELECT count(*) FROM processed_events"), expected) << "exactly one outcome per event";
+  EXPECT_EQ(count(setup.db, "SELECT count(*) FROM dead_letters WHERE reason = 'malformed'"), 5);
+  auto violations = invariant_violations(setup.db, machines);
   EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
 
   // Health endpoints of the surviving worker.
-  ASSERT_TRUE(poll_until(30s, [&] { return http_get(port, "/readyz").first == 200; }));
-  EXPECT_EQ(http_get(port, "/healthz").first, 200);
-  auto metrics = http_get(port, "/metrics");
+  ASSERT_TRUE(poll_until(30s, [&] { return http_get(setup.port, "/readyz").first == 200; }));
+  EXPECT_EQ(http_get(setup.port, "/healthz").first, 200);
+  auto metrics = http_get(setup.port, "/metrics");
   EXPECT_EQ(metrics.first, 200);
   EXPECT_NE(metrics.second.find("lockstep_events_consumed_total"), std::string::npos);
 
   // Every dead letter was published (outbox drained) even across the kills.
-  ASSERT_TRUE(poll_until(30s, [&] { return count(db, "SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0; }));
+  ASSERT_TRUE(poll_until(30s, [&] { return count(setup.db, "SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0; }));
 
   // SIGTERM: clean exit 0 within shutdown.timeout_ms (5 s) plus process teardown.
   w->signal(SIGTERM);
-  EXPECT_EQ(w->wait(8s), 0) << read_file(dir.path + "/worker.log");
+  EXPECT_EQ(w->wait(8s), 0) << read_file(setup.dir.path + "/worker.log");
 }
 
 TEST(EndToEnd, BadConfigExitsTwoNamingTheKey) {

@@ -27,23 +27,19 @@ int pgctl(const std::string& what) {
 }
 
 TEST(Faults, DatabaseStoppedMidStreamThenResumesByItself) {
-  TempDir dir;
-  BrokerProcess broker(dir.path + "/broker.log");
-  TestDb db;
-  const int port = free_port();
-  const auto cfg_path = write_worker_config(dir.path, broker.bootstrap(), db.url(), port, "fault-" + unique_suffix());
+  WorkerSetup setup("fault-");
   const auto machines = parse_config(builtin_config_text(), "<built-in>").machines;
 
   auto first = plan_race(40, 1);
   auto second = plan_race(40, 2);
-  Producer p(broker.bootstrap(), {});
+  Producer p(setup.broker.bootstrap(), {});
   for (const auto& d : p.send(first.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
 
-  auto w = start_worker(cfg_path, dir.path + "/worker.log");
+  auto w = start_worker(setup.cfg_path, setup.dir.path + "/worker.log");
   const long expected_first = static_cast<long>(first.event_ids.size()) + 5;
-  ASSERT_TRUE(poll_until(90s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= expected_first; }))
-      << read_file(dir.path + "/worker.log");
-  ASSERT_TRUE(poll_until(30s, [&] { return http_get(port, "/readyz").first == 200; }));
+  ASSERT_TRUE(poll_until(90s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= expected_first; }))
+      << read_file(setup.dir.path + "/worker.log");
+  ASSERT_TRUE(poll_until(30s, [&] { return http_get(setup.port, "/readyz").first == 200; }));
 
   // Database down: the next events cannot get an outcome.
   struct Restart {  // never leave the shared server down, even when an assertion fails
@@ -51,32 +47,32 @@ TEST(Faults, DatabaseStoppedMidStreamThenResumesByItself) {
   } restart;
   ASSERT_EQ(pgctl("stop"), 0);
   for (const auto& d : p.send(second.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
-  EXPECT_TRUE(poll_until(60s, [&] { return http_get(port, "/readyz").first == 503; })) << "worker stayed ready";
-  EXPECT_TRUE(poll_until(10s, [&] { return metric_value(http_get(port, "/metrics").second, "lockstep_ready") == 0; }))
+  EXPECT_TRUE(poll_until(60s, [&] { return http_get(setup.port, "/readyz").first == 503; })) << "worker stayed ready";
+  EXPECT_TRUE(poll_until(10s, [&] { return metric_value(http_get(setup.port, "/metrics").second, "lockstep_ready") == 0; }))
       << "lockstep_ready does not follow /readyz";
-  auto m = http_get(port, "/metrics");
+  auto m = http_get(setup.port, "/metrics");
   EXPECT_GT(metric_value(m.second, "lockstep_infrastructure_errors_total{component=\"database\"}"), 0) << m.second;
   EXPECT_TRUE(poll_until(30s, [&] {
-    return metric_value(http_get(port, "/metrics").second, "lockstep_inflight_events") > 0;
+    return metric_value(http_get(setup.port, "/metrics").second, "lockstep_inflight_events") > 0;
   })) << "the events that could not be applied must stay in flight";
   EXPECT_TRUE(w->running()) << "a database fault must not kill the worker";
 
   // Database back: everything resumes without operator action.
   ASSERT_EQ(pgctl("start"), 0);
   const long expected = expected_first + static_cast<long>(second.event_ids.size()) + 5;
-  ASSERT_TRUE(poll_until(120s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= expected; }))
-      << count(db, "SELECT count(*) FROM processed_events") << " of " << expected << "\n"
-      << read_file(dir.path + "/worker.log");
-  EXPECT_EQ(count(db, "SELECT count(*) FROM processed_events"), expected);
-  auto violations = invariant_violations(db, machines);
+  ASSERT_TRUE(poll_until(120s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= expected; }))
+      << count(setup.db, "SELECT count(*) FROM processed_events") << " of " << expected << "\n"
+      << read_file(setup.dir.path + "/worker.log");
+  EXPECT_EQ(count(setup.db, "SELECT count(*) FROM processed_events"), expected);
+  auto violations = invariant_violations(setup.db, machines);
   EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
-  EXPECT_TRUE(poll_until(30s, [&] { return http_get(port, "/readyz").first == 200; })) << "ready again";
-  EXPECT_TRUE(poll_until(10s, [&] { return metric_value(http_get(port, "/metrics").second, "lockstep_ready") == 1; }))
+  EXPECT_TRUE(poll_until(30s, [&] { return http_get(setup.port, "/readyz").first == 200; })) << "ready again";
+  EXPECT_TRUE(poll_until(10s, [&] { return metric_value(http_get(setup.port, "/metrics").second, "lockstep_ready") == 1; }))
       << "lockstep_ready does not follow /readyz";
 
   w->signal(SIGTERM);
   EXPECT_EQ(w->wait(8s), 0) << [&] {
-    const auto log = read_file(dir.path + "/worker.log");
+    const auto log = read_file(setup.dir.path + "/worker.log");
     return log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
   }();
 }
@@ -86,12 +82,8 @@ TEST(Faults, DatabaseStoppedMidStreamThenResumesByItself) {
 // not-ready within seconds, be ready again by itself once the server runs, and
 // stop within shutdown.timeout_ms on SIGTERM even while the server is frozen.
 TEST(Faults, DatabaseFrozenIsNoticedInSecondsAndShutdownStaysInTime) {
-  TempDir dir;
-  BrokerProcess broker(dir.path + "/broker.log");
-  TestDb db;
-  const int port = free_port();
-  const auto cfg_path = write_worker_config(dir.path, broker.bootstrap(), db.url(), port, "frozen-" + unique_suffix());
-  const auto cfg = parse_config(read_file(cfg_path), cfg_path);
+  WorkerSetup setup("frozen-");
+  const auto cfg = parse_config(read_file(setup.cfg_path), setup.cfg_path);
   ASSERT_EQ(cfg.database.timeout_ms, 10000) << "the default is what this test measures";
   const auto tail = [&](const std::string& file) {
     const auto log = read_file(file);
@@ -101,13 +93,13 @@ TEST(Faults, DatabaseFrozenIsNoticedInSecondsAndShutdownStaysInTime) {
   auto first = plan_race(30, 11);
   auto second = plan_race(30, 12);
   auto third = plan_race(30, 13);
-  Producer p(broker.bootstrap(), {});
+  Producer p(setup.broker.bootstrap(), {});
   for (const auto& d : p.send(first.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
-  auto w = start_worker(cfg_path, dir.path + "/worker.log");
+  auto w = start_worker(setup.cfg_path, setup.dir.path + "/worker.log");
   long expected = static_cast<long>(first.event_ids.size()) + 5;
-  ASSERT_TRUE(poll_until(90s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= expected; }))
-      << tail(dir.path + "/worker.log");
-  ASSERT_TRUE(poll_until(30s, [&] { return http_get(port, "/readyz").first == 200; }));
+  ASSERT_TRUE(poll_until(90s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= expected; }))
+      << tail(setup.dir.path + "/worker.log");
+  ASSERT_TRUE(poll_until(30s, [&] { return http_get(setup.port, "/readyz").first == 200; }));
 
   struct Thaw {  // never leave the shared server frozen, even when an assertion fails
     ~Thaw() { pgctl("thaw"); }
@@ -116,7 +108,7 @@ TEST(Faults, DatabaseFrozenIsNoticedInSecondsAndShutdownStaysInTime) {
   ASSERT_EQ(pgctl("freeze"), 0);
   const auto frozen_at = std::chrono::steady_clock::now();
   for (const auto& d : p.send(second.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
-  ASSERT_TRUE(poll_until(30s, [&] { return http_get(port, "/readyz").first == 503; })) << "stayed ready while frozen";
+  ASSERT_TRUE(poll_until(30s, [&] { return http_get(setup.port, "/readyz").first == 503; })) << "stayed ready while frozen";
   const auto noticed = std::chrono::steady_clock::now() - frozen_at;
   std::printf("frozen database: /readyz 503 after %lld ms\n",
               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(noticed).count()));
@@ -125,17 +117,17 @@ TEST(Faults, DatabaseFrozenIsNoticedInSecondsAndShutdownStaysInTime) {
   EXPECT_TRUE(w->running());
   ASSERT_EQ(pgctl("thaw"), 0);
   expected += static_cast<long>(second.event_ids.size()) + 5;
-  ASSERT_TRUE(poll_until(120s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= expected; }))
-      << count(db, "SELECT count(*) FROM processed_events") << " of " << expected << "\n"
-      << tail(dir.path + "/worker.log");
-  EXPECT_TRUE(poll_until(30s, [&] { return http_get(port, "/readyz").first == 200; })) << "ready again by itself";
+  ASSERT_TRUE(poll_until(120s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= expected; }))
+      << count(setup.db, "SELECT count(*) FROM processed_events") << " of " << expected << "\n"
+      << tail(setup.dir.path + "/worker.log");
+  EXPECT_TRUE(poll_until(30s, [&] { return http_get(setup.port, "/readyz").first == 200; })) << "ready again by itself";
 
   // 2. SIGTERM while frozen, with events waiting on the database: exit 0 in time.
   ASSERT_EQ(pgctl("freeze"), 0);
   for (const auto& d : p.send(third.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
   const double sent = static_cast<double>(first.messages.size() + second.messages.size() + third.messages.size());
   ASSERT_TRUE(poll_until(30s, [&] {
-    const auto m = http_get(port, "/metrics").second;
+    const auto m = http_get(setup.port, "/metrics").second;
     return metric_value(m, "lockstep_events_consumed_total{topic=\"transitions.bot\"}") +
                metric_value(m, "lockstep_events_consumed_total{topic=\"transitions.api\"}") >=
            sent;
@@ -146,18 +138,18 @@ TEST(Faults, DatabaseFrozenIsNoticedInSecondsAndShutdownStaysInTime) {
   const auto took = std::chrono::steady_clock::now() - term_at;
   EXPECT_EQ(rc, 0) << "SIGTERM with a frozen database: exit " << (rc ? std::to_string(*rc) : "none") << " after "
                    << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n"
-                   << tail(dir.path + "/worker.log");
+                   << tail(setup.dir.path + "/worker.log");
   if (!rc) w->signal(SIGKILL);
 
   // 3. Thawed and restarted: every event has exactly one outcome.
   ASSERT_EQ(pgctl("thaw"), 0);
-  auto w2 = start_worker(cfg_path, dir.path + "/worker2.log");
+  auto w2 = start_worker(setup.cfg_path, setup.dir.path + "/worker2.log");
   expected += static_cast<long>(third.event_ids.size()) + 5;
-  ASSERT_TRUE(poll_until(120s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= expected; }))
-      << count(db, "SELECT count(*) FROM processed_events") << " of " << expected << "\n"
-      << tail(dir.path + "/worker2.log");
-  EXPECT_EQ(count(db, "SELECT count(*) FROM processed_events"), expected);
-  auto violations = invariant_violations(db, cfg.machines);
+  ASSERT_TRUE(poll_until(120s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= expected; }))
+      << count(setup.db, "SELECT count(*) FROM processed_events") << " of " << expected << "\n"
+      << tail(setup.dir.path + "/worker2.log");
+  EXPECT_EQ(count(setup.db, "SELECT count(*) FROM processed_events"), expected);
+  auto violations = invariant_violations(setup.db, cfg.machines);
   EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
   w2->signal(SIGTERM);
   EXPECT_EQ(w2->wait(15s), 0);
