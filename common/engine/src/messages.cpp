@@ -111,10 +111,7 @@ DeadLetterRelay::Pass DeadLetterRelay::run_once(Store& store, std::size_t limit,
     }
     return out;
   });
-  pass.published = r.published;
-  pass.deferred = r.deferred;
-  pass.selected = r.selected;
-  pass.broker_failed = r.broker_failed;
+  static_cast<Store::RelayResult&>(pass) = r;
   return pass;
 }
 

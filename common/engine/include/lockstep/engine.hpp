@@ -70,11 +70,8 @@ class DeadLetterRelay {
                   std::chrono::milliseconds send_timeout = std::chrono::milliseconds(15000))
       : producer_(producer), topic_(std::move(topic)), metrics_(metrics), max_bytes_(max_bytes),
         send_timeout_(send_timeout) {}
-  struct Pass {
-    std::size_t selected = 0;   // rows that were due
-    std::size_t published = 0;  // delivered and marked
-    std::size_t deferred = 0;   // refused or not delivered: retried later, alone
-    bool broker_failed = false;  // nothing delivered, nothing marked: the broker is away
+  // What the store did with the pass's rows, and the last publish error seen.
+  struct Pass : Store::RelayResult {
     std::string last_error;
   };
   // One pass over up to `limit` due rows. Throws TransientStoreError. `abort`
