@@ -5,6 +5,7 @@
 
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <cstdio>
 #include <map>
 #include <random>
 #include <set>
@@ -837,6 +838,75 @@ TEST_F(WorkerTest, LagAndPauseReasonOfEveryAssignedPartitionWhileStalled) {
     return true;
   })) << text;
   EXPECT_EQ(count("SELECT count(*) FROM processed_events"), 64);
+}
+
+}  // namespace
+}  // namespace lockstep
+
+namespace lockstep {
+namespace {
+
+// A broker that stops answering without refusing anything: every response is
+// delayed past socket.timeout.ms, as behind a network path that drops packets.
+// No error code arrives for a long time; the worker must still say not-ready
+// within 15 s, be ready again by itself once the broker answers, and a stop
+// while the broker is silent must stay within shutdown.timeout_ms.
+TEST_F(WorkerTest, SilentBrokerIsNoticedInSecondsAndShutdownStaysInTime) {
+  using Clock = std::chrono::steady_clock;
+  const auto ms = [](Clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  Producer p(cfg.kafka.brokers, {});
+  int sent = 0;
+  const auto send_some = [&](const std::string& tag) {
+    std::vector<OutMessage> msgs;
+    for (int i = 0; i < 20; ++i) {
+      const std::string agg = tag + std::to_string(i);
+      msgs.push_back({i % 2 ? "transitions.api" : "transitions.bot", "membership:" + agg,
+                      event_json(tag + ".e" + std::to_string(i), agg, "join"), {}});
+    }
+    for (const auto& d : p.send(msgs, 30s)) ASSERT_TRUE(d.error.empty()) << d.error;
+    sent += static_cast<int>(msgs.size());
+  };
+  struct Answer {  // never leave the broker silent, even when an assertion fails
+    MockCluster& c;
+    ~Answer() { c.set_rtt(1, 0ms); }
+  } answer{cluster};
+
+  send_some("s1");
+  start();
+  ASSERT_TRUE(poll_until(60s, [&] { return count("SELECT count(*) FROM processed_events") == sent; }));
+  ASSERT_TRUE(poll_until(30s, [&] { return worker->ready(); }));
+
+  // 1. Silent while the worker is idle: noticed within 15 s, ready again after.
+  cluster.set_rtt(1, 120s);
+  const auto silent_at = Clock::now();
+  ASSERT_TRUE(poll_until(60s, [&] { return !worker->ready(); })) << "stayed ready while the broker was silent";
+  const auto noticed = Clock::now() - silent_at;
+  std::printf("silent broker: not ready after %lld ms\n", static_cast<long long>(ms(noticed)));
+  EXPECT_LT(noticed, 15s) << "not ready after " << ms(noticed) << " ms";
+  cluster.set_rtt(1, 0ms);
+  send_some("s2");
+  EXPECT_TRUE(poll_until(90s, [&] { return count("SELECT count(*) FROM processed_events") == sent; }))
+      << count("SELECT count(*) FROM processed_events") << " of " << sent << " after the broker answered again";
+  EXPECT_TRUE(poll_until(60s, [&] { return worker->ready(); })) << "not ready again by itself";
+
+  // 2. Stopped while the broker is silent: the coordinator cannot be reached to
+  // commit or to leave the group, and run() must still return in time.
+  cluster.set_rtt(1, 120s);
+  ASSERT_TRUE(poll_until(60s, [&] { return !worker->ready(); }));
+  const auto stop_at = Clock::now();
+  stop = true;
+  ASSERT_TRUE(poll_until(std::chrono::milliseconds(cfg.shutdown_timeout_ms) + 30s, [&] { return returned.load(); }));
+  const auto took = Clock::now() - stop_at;
+  std::printf("silent broker: stopped in %lld ms (shutdown.timeout_ms %d)\n", static_cast<long long>(ms(took)),
+              cfg.shutdown_timeout_ms);
+  EXPECT_LE(took, std::chrono::milliseconds(cfg.shutdown_timeout_ms) + 500ms) << "stopped after " << ms(took) << " ms";
+  thread.join();
+
+  // Nothing lost: the broker answers again and every outcome is there exactly once.
+  cluster.set_rtt(1, 0ms);
+  EXPECT_EQ(count("SELECT count(*) FROM processed_events"), sent);
+  auto violations = test::invariant_violations(db, cfg.machines);
+  EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
 }
 
 }  // namespace

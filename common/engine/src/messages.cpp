@@ -29,14 +29,8 @@ std::string cut_utf8(const std::string& s, std::size_t max) {
 }  // namespace
 
 std::size_t max_message_bytes(const KafkaProps& props) {
-  const auto it = props.find("message.max.bytes");
-  if (it == props.end()) return kDefaultMaxMessageBytes;
-  try {
-    const auto v = std::stoll(it->second);
-    return v > 0 ? static_cast<std::size_t>(v) : kDefaultMaxMessageBytes;
-  } catch (const std::exception&) {
-    return kDefaultMaxMessageBytes;
-  }
+  return static_cast<std::size_t>(
+      int_property(props, "message.max.bytes", static_cast<int64_t>(kDefaultMaxMessageBytes)));
 }
 
 OutMessage dead_letter_message(const DeadLetterRecord& d, const std::string& topic, std::size_t max_bytes) {

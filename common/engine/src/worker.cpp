@@ -48,6 +48,14 @@ constexpr int kPublishStallMs = 10000;
 // The broker counts as not answering (not ready) after this long without an
 // answer to the lag thread's watermark queries.
 constexpr int kBrokerStallMs = 5000;
+// How long one synchronous offset commit waits for the coordinator's answer.
+constexpr int kCommitWaitMs = 2000;
+
+// Time left until `t`, at least `floor`: a last question still gets a moment.
+std::chrono::milliseconds left_until(std::chrono::steady_clock::time_point t,
+                                     std::chrono::milliseconds floor = std::chrono::milliseconds(100)) {
+  return std::max(floor, std::chrono::duration_cast<std::chrono::milliseconds>(t - std::chrono::steady_clock::now()));
+}
 
 // Interruptible wait used by background loops.
 class Waker {
@@ -92,7 +100,10 @@ struct Worker::Impl {
   std::atomic<bool> db_stalled{false};  // a database call has been waiting longer than it should
   std::atomic<bool> relay_ok{true};     // the dead-letter relay's last publish reached the broker
   std::atomic<bool> outcome_ok{true};   // the last outcome message reached the broker
-  std::atomic<bool> broker_stalled{false};  // the broker has not answered a watermark query for a while
+  std::atomic<bool> broker_stalled{false};  // the lag loop's verdict, for its log lines
+  // When the broker last answered a watermark query. Readiness reads it at any
+  // time, so a question still waiting for its answer counts as silence too.
+  std::atomic<Clock::rep> broker_answered_at{Clock::now().time_since_epoch().count()};
   std::atomic<bool> publish_stalled{false};  // an outcome or dead-letter message waits too long for its ack
   std::atomic<int64_t> relay_publishing_since_ms{0};  // steady clock; 0 when the relay is not publishing
   std::mutex pub_mu;                                   // pending_outcomes
@@ -106,7 +117,8 @@ struct Worker::Impl {
   std::unique_ptr<Producer> producer;
   Waker relay_waker;
   Waker commit_waker;
-  std::mutex commit_mu;  // one offset commit at a time (committer thread, rebalance, shutdown)
+  std::timed_mutex commit_mu;  // one offset commit at a time (committer thread, rebalance, shutdown)
+  const std::atomic<bool>* stop_requested = nullptr;  // run()'s flag: a rebalance callback stops waiting when set
 
   // One per thread that talks to the database (executors, relay): when its
   // current call started, and its store, so that the watchdog can cut a call
@@ -392,23 +404,24 @@ struct Worker::Impl {
   }
 
   milliseconds producer_timeout() const {
-    const auto it = cfg.kafka.properties.find("message.timeout.ms");
-    if (it != cfg.kafka.properties.end()) {
-      try {
-        return milliseconds(std::stoll(it->second));
-      } catch (const std::exception&) {
-      }
-    }
-    return milliseconds(kProducerMessageTimeoutMs);
+    return milliseconds(int_property(cfg.kafka.properties, "message.timeout.ms", kProducerMessageTimeoutMs));
+  }
+
+  // How long a watermark query may take. It shares the leader's connection
+  // with fetches, and a broker answers a connection's requests in order: a
+  // fetch waiting for data (up to fetch.wait.max.ms) delays the answer.
+  milliseconds watermark_timeout() const {
+    return milliseconds(2 * int_property(cfg.kafka.properties, "fetch.wait.max.ms", 500) + 3000);
   }
 
   // ---- committer ---------------------------------------------------------
-  // Commits every 200 ms off the consumer thread: a synchronous commit can wait
-  // for the group coordinator (tens of seconds during an outage), and the
-  // consumer must keep polling meanwhile (session, errors, fetching).
+  // Commits every 200 ms off the consumer thread: a synchronous commit waits
+  // for the group coordinator (up to kCommitWaitMs, then it is left
+  // outstanding and the next one waits for it), and the consumer must keep
+  // polling meanwhile (session, errors, fetching).
   void committer_loop() {
     while (!stopping) {
-      commit(false);
+      commit(false, nullptr, milliseconds(kCommitWaitMs));
       commit_waker.wait_for(milliseconds(200));
     }
   }
@@ -434,7 +447,8 @@ struct Worker::Impl {
     // Let events already running finish so their outcomes count in the final commit.
     // While stopping, shutdown() has already waited for what runs.
     const auto deadline = Clock::now() + milliseconds(stopping ? 0 : std::min(cfg.shutdown_timeout_ms, 10000));
-    while (sched.in_flight() > 0 && Clock::now() < deadline) poll_producer(milliseconds(5));
+    while (sched.in_flight() > 0 && Clock::now() < deadline && !(stop_requested && *stop_requested))
+      poll_producer(milliseconds(5));
     // Events that failed meanwhile went back to wait: they belong to the next owner now.
     sched.drop_if([&](const Work& w) { return revoked.count(TopicPartition{w.src.topic, w.src.partition}) > 0; });
     // Inside the rebalance callback: no poll(); librdkafka looks up the coordinator itself.
@@ -457,8 +471,11 @@ struct Worker::Impl {
   // it could send after a newer one (it defers commits while it looks for the
   // coordinator, and sends deferred ones as late as close()). `all`: also
   // positions already sent. Returns false when the commit failed.
-  bool commit(bool all, const std::set<TopicPartition>* only = nullptr) {
-    std::lock_guard commit_lk(commit_mu);
+  // Waits at most `timeout`, for the lock and the coordinator's answer together.
+  bool commit(bool all, const std::set<TopicPartition>* only, milliseconds timeout) {
+    const auto until = Clock::now() + timeout;
+    std::unique_lock commit_lk(commit_mu, std::defer_lock);
+    if (!commit_lk.try_lock_until(until)) return false;
     std::vector<TopicPartition> positions;
     {
       std::lock_guard lk(book_mu);
@@ -476,7 +493,7 @@ struct Worker::Impl {
       }
     }
     if (positions.empty()) return true;
-    const auto err = consumer->commit(positions, /*async=*/false);
+    const auto err = consumer->commit(positions, /*async=*/false, left_until(until, milliseconds(1)));
     if (!err.empty()) {
       metrics->infra_error("kafka");
       spdlog::warn("offset commit failed ({}), will retry: {}", positions.size(), err);
@@ -501,16 +518,21 @@ struct Worker::Impl {
     if (mine.empty()) return;
     try {
       Consumer probe(cfg.kafka.brokers, cfg.kafka.group_id, cfg.kafka.properties, {});
+      struct Close {  // within the deadline, also when it throws
+        Consumer& c;
+        Clock::time_point until;
+        ~Close() { c.close(left_until(until)); }
+      } close{probe, deadline};
       for (;;) {
         std::vector<TopicPartition> behind;
-        for (const auto& c : probe.committed(mine, milliseconds(2000))) {
+        for (const auto& c : probe.committed(mine, std::min(milliseconds(2000), left_until(deadline)))) {
           const auto it = std::find(mine.begin(), mine.end(), c);
           if (it != mine.end() && c.offset < it->offset) behind.push_back(*it);
         }
         if (behind.empty()) return;
         spdlog::warn("{} partition(s) fell behind their final commit while closing: committing them again",
                      behind.size());
-        const auto err = probe.commit(behind, false);
+        const auto err = probe.commit(behind, false, left_until(deadline));
         if (!err.empty() || Clock::now() >= deadline) {
           if (!err.empty()) spdlog::warn("re-commit after close refused: {}", err);
           return;
@@ -531,11 +553,11 @@ struct Worker::Impl {
   }
 
   // Whether the group coordinator holds every position this worker would commit now.
-  bool coordinator_has_positions() {
+  bool coordinator_has_positions(milliseconds timeout) {
     const auto mine = current_positions();
     if (mine.empty()) return true;
     try {
-      for (const auto& c : consumer->committed(mine, milliseconds(2000))) {
+      for (const auto& c : consumer->committed(mine, timeout)) {
         const auto it = std::find(mine.begin(), mine.end(), c);
         if (it == mine.end() || c.offset != it->offset) {
           spdlog::warn("committed position of {} is {}, expected {}: committing again", tp_name(c.topic, c.partition),
@@ -554,8 +576,10 @@ struct Worker::Impl {
   // last commit before leaving must not be lost to a transient coordinator error.
   bool commit_until(Clock::time_point deadline, const std::set<TopicPartition>* only, bool may_poll) {
     for (;;) {
-      if (commit(true, only)) return true;
-      if (Clock::now() >= deadline) return false;
+      // At least a short wait for the answer, also past the deadline: one
+      // attempt is always made. A stop asked for meanwhile ends the retries.
+      if (commit(true, only, std::min(left_until(deadline, milliseconds(200)), milliseconds(kCommitWaitMs)))) return true;
+      if (Clock::now() >= deadline || (!stopping && stop_requested && *stop_requested)) return false;
       if (may_poll) (void)consumer->poll(milliseconds(50));  // serves coordinator lookups and callbacks
       else std::this_thread::sleep_for(milliseconds(50));
     }
@@ -594,8 +618,13 @@ struct Worker::Impl {
   // waiting on it, the broker took the last dead letters and outcomes, the
   // consumer holds an assignment, not stopping.
   bool is_ready() const {
-    return db_ok.load() && !db_stalled.load() && relay_ok.load() && outcome_ok.load() && !broker_stalled.load() &&
+    return db_ok.load() && !db_stalled.load() && relay_ok.load() && outcome_ok.load() && !broker_silent() &&
            !publish_stalled.load() && joined.load() && !stopping.load();
+  }
+
+  bool broker_silent() const {
+    const Clock::time_point answered{Clock::duration{broker_answered_at.load()}};
+    return Clock::now() - answered >= milliseconds(kBrokerStallMs);
   }
 
   // An outcome or dead-letter message the broker has not acknowledged for
@@ -641,7 +670,6 @@ struct Worker::Impl {
     // The broker's answers here are also the worker's evidence that the broker
     // answers at all: a path that drops packets sends no error for a long time.
     // (Every pass asks at least one question, see below.)
-    auto broker_answered = Clock::now();
     std::size_t probe = 0;  // one fetched partition is asked each pass, in turn
     while (!stopping) {
       struct Row {
@@ -676,10 +704,21 @@ struct Worker::Impl {
         if (stopping) break;
         std::optional<int64_t> hw, lo;
         if (!paused_now && i != probe % rows.size()) hw = consumer->high_watermark(r.tp.topic, r.tp.partition);
-        if ((!hw || (!r.pos && !start_of.count(r.tp))) && !failed) {
-          if (auto wm = consumer->query_watermarks(r.tp.topic, r.tp.partition, milliseconds(1000))) {
+        const auto start_it = start_of.find(r.tp);
+        const bool need_low = !r.pos && (start_it == start_of.end() || start_it->second.second < 0);
+        if ((!hw || need_low) && !failed) {
+          // The low watermark only where nothing else says where reading starts:
+          // each question may wait behind a fetch on the leader's connection.
+          std::optional<std::pair<int64_t, int64_t>> wm;
+          if (need_low) {
+            wm = consumer->query_watermarks(r.tp.topic, r.tp.partition, watermark_timeout());
+          } else if (auto high = consumer->query_high_watermark(r.tp.topic, r.tp.partition, watermark_timeout())) {
+            wm = std::make_pair(int64_t{-1}, *high);
+          }
+          if (wm) {
             answered = true;
-            lo = wm->first;
+            broker_answered_at = Clock::now().time_since_epoch().count();
+            if (wm->first >= 0) lo = wm->first;
             hw = wm->second;
           } else {
             failed = true;
@@ -709,10 +748,10 @@ struct Worker::Impl {
       // input topic is asked in turn: the broker must answer something.
       if (!answered && !failed && !stopping && !cfg.kafka.topics.empty()) {
         const auto& topic = cfg.kafka.topics[probe % cfg.kafka.topics.size()].topic;
-        answered = consumer->query_watermarks(topic, 0, milliseconds(1000)).has_value();
+        if (consumer->query_high_watermark(topic, 0, watermark_timeout()))
+          broker_answered_at = Clock::now().time_since_epoch().count();
       }
-      if (answered) broker_answered = Clock::now();
-      const bool stalled = Clock::now() - broker_answered >= milliseconds(kBrokerStallMs);
+      const bool stalled = broker_silent();
       if (stalled && !broker_stalled) {
         metrics->infra_error("kafka");
         spdlog::error("the broker has not answered for {} ms: reporting not ready", kBrokerStallMs);
@@ -731,6 +770,7 @@ struct Worker::Impl {
   }
 
   void run(const std::atomic<bool>& stop) {
+    stop_requested = &stop;
     producer = std::make_unique<Producer>(cfg.kafka.brokers, cfg.kafka.properties);
     Consumer::Hooks hooks;
     hooks.on_assign = [this](const auto& p) { on_assign(p); };
@@ -860,20 +900,21 @@ struct Worker::Impl {
     // The final commit, read back: a commit librdkafka deferred while the
     // coordinator was away can land after a newer one and move the group's
     // position back, so commit again until the coordinator holds ours.
-    const auto commit_deadline = started + budget * 9 / 10;
+    const auto commit_deadline = started + budget * 3 / 4;
     bool committed = false;
     while (!committed) {
-      committed = commit_until(commit_deadline, nullptr, true) && coordinator_has_positions();
+      committed = commit_until(commit_deadline, nullptr, true) &&
+                  coordinator_has_positions(std::min(milliseconds(2000), left_until(commit_deadline)));
       if (committed || Clock::now() >= commit_deadline) break;
       (void)consumer->poll(milliseconds(50));
     }
     if (!committed)
       spdlog::warn("final offset commit not confirmed: the last completed events may be re-read (and skipped) on restart");
     const auto final_positions = current_positions();  // the book empties when close() revokes
-    consumer->close();
-    confirm_after_close(final_positions, commit_deadline);
+    consumer->close(left_until(started + budget * 9 / 10));
+    confirm_after_close(final_positions, started + budget * 19 / 20);
     joined = false;
-    if (producer) producer->flush(milliseconds(1000));
+    if (producer) producer->flush(std::min(milliseconds(1000), left_until(started + budget)));
     spdlog::info("stopped in {} ms ({} queued events abandoned; they are re-read on the next start)",
                  std::chrono::duration_cast<milliseconds>(Clock::now() - started).count(), abandoned);
   }

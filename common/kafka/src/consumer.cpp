@@ -1,5 +1,7 @@
+#include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
+#include <mutex>
 #include <thread>
 
 #include <algorithm>
@@ -49,13 +51,63 @@ struct TpList {
   TpList& operator=(const TpList&) = delete;
 };
 
+
+// Low and high watermark of a partition, asked of its leader now, within
+// `timeout`. Not query_watermark_offsets(): librdkafka (2.0) bounds only its
+// leader look-up by the timeout and then waits for the requests themselves,
+// retries included (socket.timeout.ms each: half a minute when the broker
+// stops answering). offsetsForTimes() with the logical offsets BEGINNING and
+// END sends the same ListOffsets requests and returns at its deadline.
+RdKafka::ErrorCode watermark(RdKafka::Handle& h, const std::string& topic, int32_t partition, bool low, int64_t& out,
+                             std::chrono::steady_clock::time_point until) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return RdKafka::ERR__TIMED_OUT;
+  TpList l({{topic, partition, low ? RdKafka::Topic::OFFSET_BEGINNING : RdKafka::Topic::OFFSET_END}});
+  if (const auto e = h.offsetsForTimes(l.v, static_cast<int>(left.count())); e != RdKafka::ERR_NO_ERROR) return e;
+  if (l.v[0]->err() != RdKafka::ERR_NO_ERROR) return l.v[0]->err();
+  if (l.v[0]->offset() < 0) return RdKafka::ERR__BAD_MSG;
+  out = l.v[0]->offset();
+  return RdKafka::ERR_NO_ERROR;
+}
+
+RdKafka::ErrorCode watermarks(RdKafka::Handle& h, const std::string& topic, int32_t partition, int64_t& lo,
+                              int64_t& hi, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  if (const auto e = watermark(h, topic, partition, true, lo, until); e != RdKafka::ERR_NO_ERROR) return e;
+  return watermark(h, topic, partition, false, hi, until);
+}
 }  // namespace
+
+struct QueueDel {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDel>;
+
+// The answer to a commit on `q`, waited for at most `timeout`: "" when the
+// coordinator took every position, the error otherwise, nullopt while unanswered.
+std::optional<std::string> commit_answer(rd_kafka_queue_t* q, std::chrono::milliseconds timeout) {
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(std::max<long>(0, timeout.count())));
+  if (!ev) return std::nullopt;
+  std::string err;
+  if (rd_kafka_event_error(ev)) {
+    err = rd_kafka_event_error_string(ev);
+  } else if (const auto* l = rd_kafka_event_topic_partition_list(ev)) {
+    for (int i = 0; i < l->cnt && err.empty(); ++i)
+      if (l->elems[i].err)
+        err = std::string(l->elems[i].topic) + "/" + std::to_string(l->elems[i].partition) + ": " +
+              rd_kafka_err2str(l->elems[i].err);
+  }
+  rd_kafka_event_destroy(ev);
+  return err;
+}
 
 struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   Consumer* self = nullptr;
   Hooks hooks;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
   bool closed = false;
+  std::mutex commit_mu;
+  QueuePtr unanswered;  // the queue of a synchronous commit still waiting for its answer
 
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
@@ -79,7 +131,6 @@ struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
         if (hooks.on_error) hooks.on_error(RdKafka::err2str(e.err()) + ": " + e.str(), e.fatal());
         break;
       case RdKafka::Event::EVENT_LOG:
-        if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
           spdlog::warn("kafka: {} {}", e.fac(), e.str());
         break;
       default:
@@ -140,16 +191,39 @@ std::optional<Message> Consumer::poll(std::chrono::milliseconds timeout) {
   }
 }
 
-std::string Consumer::commit(const std::vector<TopicPartition>& positions, bool async) {
+std::string Consumer::commit(const std::vector<TopicPartition>& positions, bool async,
+                             std::chrono::milliseconds timeout) {
   if (positions.empty()) return "";
-  TpList l(positions);
-  auto err = async ? impl_->consumer->commitAsync(l.v) : impl_->consumer->commitSync(l.v);
-  if (err != RdKafka::ERR_NO_ERROR) return RdKafka::err2str(err);
-  if (!async) {
-    for (auto* p : l.v)
-      if (p->err() != RdKafka::ERR_NO_ERROR) return p->topic() + "/" + std::to_string(p->partition()) + ": " + RdKafka::err2str(p->err());
+  if (async) {
+    TpList l(positions);
+    const auto err = impl_->consumer->commitAsync(l.v);
+    return err == RdKafka::ERR_NO_ERROR ? "" : RdKafka::err2str(err);
   }
-  return "";
+  // Not commitSync(): it waits for the answer without a bound (half a minute
+  // and more while the coordinator's path drops packets).
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  const auto left = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+  };
+  std::lock_guard lk(impl_->commit_mu);
+  if (impl_->unanswered) {
+    if (!commit_answer(impl_->unanswered.get(), left())) return "an earlier offset commit is still unanswered";
+    impl_->unanswered.reset();
+  }
+  rd_kafka_t* rk = impl_->consumer->c_ptr();
+  std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)> list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(positions.size())), rd_kafka_topic_partition_list_destroy);
+  for (const auto& p : positions)
+    rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)->offset = p.offset;
+  QueuePtr q(rd_kafka_queue_new(rk));
+  if (const auto err = rd_kafka_commit_queue(rk, list.get(), q.get(), nullptr, nullptr))
+    return rd_kafka_err2str(err);
+  auto answer = commit_answer(q.get(), left());
+  if (!answer) {
+    impl_->unanswered = std::move(q);
+    return "offset commit unanswered after " + std::to_string(timeout.count()) + " ms";
+  }
+  return *answer;
 }
 
 void Consumer::pause(const std::vector<TopicPartition>& parts) {
@@ -190,15 +264,37 @@ std::optional<int64_t> Consumer::high_watermark(const std::string& topic, int32_
 std::optional<std::pair<int64_t, int64_t>> Consumer::query_watermarks(const std::string& topic, int32_t partition,
                                                                        std::chrono::milliseconds timeout) {
   int64_t lo = -1, hi = -1;
-  auto err = impl_->consumer->query_watermark_offsets(topic, partition, &lo, &hi, static_cast<int>(timeout.count()));
+  auto err = watermarks(*impl_->consumer, topic, partition, lo, hi, timeout);
   if (err != RdKafka::ERR_NO_ERROR || hi < 0) return std::nullopt;
   return std::make_pair(lo, hi);
 }
 
-void Consumer::close() {
+std::optional<int64_t> Consumer::query_high_watermark(const std::string& topic, int32_t partition,
+                                                      std::chrono::milliseconds timeout) {
+  int64_t hi = -1;
+  if (watermark(*impl_->consumer, topic, partition, false, hi, std::chrono::steady_clock::now() + timeout) !=
+      RdKafka::ERR_NO_ERROR)
+    return std::nullopt;
+  return hi;
+}
+
+void Consumer::close(std::chrono::milliseconds timeout) {
   if (!impl_ || impl_->closed) return;
   impl_->closed = true;
-  impl_->consumer->close();  // runs the revoke hook, leaves the group
+  // Not close(): it waits for the coordinator without a bound. The
+  // background close serves the revoke hook on `q`, polled here.
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  std::unique_ptr<RdKafka::Queue> q(RdKafka::Queue::create(impl_->consumer.get()));
+  if (std::unique_ptr<RdKafka::Error> e(impl_->consumer->close(q.get())); e) {
+    spdlog::warn("leaving the consumer group: {}", e->str());
+  } else {
+    while (!impl_->consumer->closed() && std::chrono::steady_clock::now() < until)
+      std::unique_ptr<RdKafka::Message>(q->consume(50));
+    if (!impl_->consumer->closed())
+      spdlog::warn("leaving the consumer group did not finish within {} ms: the group drops this member after "
+                   "its session timeout",
+                   timeout.count());
+  }
   joined_ = false;
 }
 
@@ -247,7 +343,7 @@ std::vector<Message> read_topics(const std::string& brokers, const KafkaProps& p
     if (std::find(topics.begin(), topics.end(), t->topic()) == topics.end()) continue;
     for (const auto* p : *t->partitions()) {
       int64_t lo = -1, hi = -1;
-      if (const auto e = c->query_watermark_offsets(t->topic(), p->id(), &lo, &hi, left_ms());
+      if (const auto e = watermarks(*c, t->topic(), p->id(), lo, hi, std::chrono::milliseconds(left_ms()));
           e != RdKafka::ERR_NO_ERROR)
         throw KafkaError("watermarks of " + t->topic() + "/" + std::to_string(p->id()) + ": " + RdKafka::err2str(e));
       if (hi <= lo) continue;
@@ -310,7 +406,8 @@ TopicTail::TopicTail(const std::string& brokers, const KafkaProps& props, const 
       if (t->topic() != topic || t->err() != RdKafka::ERR_NO_ERROR) continue;
       for (const auto* p : *t->partitions()) {
         int64_t lo = -1, hi = -1;
-        if (const auto e = c.query_watermark_offsets(topic, p->id(), &lo, &hi, left_ms()); e != RdKafka::ERR_NO_ERROR)
+        if (const auto e = watermarks(c, topic, p->id(), lo, hi, std::chrono::milliseconds(left_ms()));
+            e != RdKafka::ERR_NO_ERROR)
           throw KafkaError("watermarks of " + topic + "/" + std::to_string(p->id()) + ": " + RdKafka::err2str(e));
         start.push_back({topic, p->id(), hi});
       }

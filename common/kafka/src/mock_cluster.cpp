@@ -48,4 +48,8 @@ void MockCluster::set_leader(const std::string& topic, int32_t partition, int id
   rd_kafka_mock_partition_set_leader(impl_->mc, topic.c_str(), partition, id);
 }
 
+void MockCluster::set_rtt(int id, std::chrono::milliseconds rtt) {
+  rd_kafka_mock_broker_set_rtt(impl_->mc, id, static_cast<int>(rtt.count()));
+}
+
 }  // namespace lockstep

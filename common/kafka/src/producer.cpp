@@ -138,4 +138,15 @@ bool Producer::flush(std::chrono::milliseconds timeout) {
   return impl_->producer->flush(static_cast<int>(timeout.count())) == RdKafka::ERR_NO_ERROR;
 }
 
+int64_t int_property(const KafkaProps& props, const std::string& key, int64_t fallback) {
+  const auto it = props.find(key);
+  if (it == props.end()) return fallback;
+  try {
+    const auto v = std::stoll(it->second);
+    return v > 0 ? v : fallback;
+  } catch (const std::exception&) {
+    return fallback;
+  }
+}
+
 }  // namespace lockstep

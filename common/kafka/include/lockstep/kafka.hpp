@@ -64,6 +64,10 @@ struct Delivery {
 
 // librdkafka settings: bootstrap servers plus user properties (kafka.properties).
 using KafkaProps = std::map<std::string, std::string>;
+// A librdkafka property holding a positive integer (e.g. message.max.bytes),
+// or `fallback` when it is absent. librdkafka itself refuses a bad value when
+// the client is created.
+int64_t int_property(const KafkaProps& props, const std::string& key, int64_t fallback);
 
 class Producer {
  public:
@@ -105,7 +109,12 @@ class Consumer {
   // A message, or nullopt on timeout / after an error (reported through on_error).
   std::optional<Message> poll(std::chrono::milliseconds timeout);
   // Commits the given positions (next offset to read). Returns error text or "".
-  std::string commit(const std::vector<TopicPartition>& positions, bool async);
+  // Synchronous (async false): waits at most `timeout` for the coordinator's
+  // answer. A commit left unanswered stays the only one outstanding: later
+  // commits fail at once (without being sent) until its answer arrives, so
+  // an older commit can never land after a newer one.
+  std::string commit(const std::vector<TopicPartition>& positions, bool async,
+                     std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
   void pause(const std::vector<TopicPartition>& parts);
   void resume(const std::vector<TopicPartition>& parts);
   std::vector<TopicPartition> assignment();
@@ -118,8 +127,14 @@ class Consumer {
   // partition that is paused, which fetches nothing), or nullopt on error/timeout.
   std::optional<std::pair<int64_t, int64_t>> query_watermarks(const std::string& topic, int32_t partition,
                                                               std::chrono::milliseconds timeout);
+  // The high watermark alone, asked the same way (one question, not two).
+  std::optional<int64_t> query_high_watermark(const std::string& topic, int32_t partition,
+                                              std::chrono::milliseconds timeout);
   bool joined() const { return joined_.load(); }  // has received an assignment since the last revoke/close
-  void close();
+  // Leaves the group (the revoke hook runs first). Waits at most `timeout`:
+  // what is not done by then (a coordinator that does not answer) is given up,
+  // and the group notices the member gone after its session timeout.
+  void close(std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
 
  private:
   struct Impl;
@@ -172,6 +187,10 @@ class MockCluster {
   void broker_down(int broker_id);
   void broker_up(int broker_id);
   void set_leader(const std::string& topic, int32_t partition, int broker_id);
+  // Every response of the broker is delayed this long (0: none). A delay beyond
+  // the client's socket.timeout.ms is a broker that stops answering while its
+  // connections stay open, as behind a path that drops packets.
+  void set_rtt(int broker_id, std::chrono::milliseconds rtt);
 
  private:
   struct Impl;

@@ -1,0 +1,106 @@
+// The Kafka adapter against the mock cluster (the real protocol over real
+// sockets): what it promises about time when the broker stops answering.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "lockstep/kafka.hpp"
+#include "lockstep/test/support.hpp"
+
+namespace lockstep {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using test::poll_until;
+
+class ConsumerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster.create_topic("t", 2);
+    Producer p(cluster.bootstraps(), {});
+    std::vector<OutMessage> msgs;
+    for (int i = 0; i < 4; ++i) {
+      OutMessage m{"t", std::string("k") + std::to_string(i), "v", {}};
+      m.partition = i % 2;
+      msgs.push_back(std::move(m));
+    }
+    for (const auto& d : p.send(msgs, 10s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  }
+  // Every response delayed past socket.timeout.ms: a broker behind a path that drops packets.
+  void silence() { cluster.set_rtt(1, 120s); }
+  void answer() { cluster.set_rtt(1, 0ms); }
+
+  MockCluster cluster{1};
+  KafkaProps props{{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+};
+
+TEST_F(ConsumerTest, WatermarksAreAskedWithinTheirTimeoutAndAnswerAgainAfterASilence) {
+  Consumer c(cluster.bootstraps(), "g-wm", props, {});
+  const auto wm = c.query_watermarks("t", 0, 5s);
+  ASSERT_TRUE(wm.has_value());
+  EXPECT_EQ(wm->first, 0);
+  EXPECT_EQ(wm->second, 2);
+
+  silence();
+  const auto asked = Clock::now();
+  EXPECT_FALSE(c.query_watermarks("t", 1, 1000ms).has_value());
+  EXPECT_LT(Clock::now() - asked, 3s) << "the timeout bounds the whole question, not only the leader look-up";
+
+  answer();
+  std::optional<std::pair<int64_t, int64_t>> again;
+  EXPECT_TRUE(poll_until(30s, [&] { return (again = c.query_watermarks("t", 1, 1000ms)).has_value(); }))
+      << "no answer after the broker answered again";
+  if (again) {
+    EXPECT_EQ(again->second, 2);
+  }
+}
+
+TEST_F(ConsumerTest, SynchronousCommitIsBoundedAndAnUnansweredOneStaysTheOnlyOneOutstanding) {
+  Consumer c(cluster.bootstraps(), "g-commit", props, {});
+  ASSERT_EQ(c.commit({{"t", 0, 1}}, false, 5s), "");
+
+  silence();
+  auto sent = Clock::now();
+  const auto first = c.commit({{"t", 0, 2}}, false, 1000ms);
+  EXPECT_NE(first, "") << "a commit nobody answered reported success";
+  EXPECT_LT(Clock::now() - sent, 3s) << "the commit waited past its timeout";
+  // A newer commit must not overtake the unanswered one: refused without being sent.
+  sent = Clock::now();
+  EXPECT_NE(c.commit({{"t", 0, 3}}, false, 500ms), "");
+  EXPECT_LT(Clock::now() - sent, 3s);
+
+  answer();
+  EXPECT_TRUE(poll_until(60s, [&] { return c.commit({{"t", 0, 4}}, false, 2s).empty(); }))
+      << "commits never succeeded again after the broker answered";
+  std::vector<TopicPartition> got;
+  ASSERT_TRUE(poll_until(30s, [&] {
+    try {
+      got = c.committed({{"t", 0, -1}}, 2s);
+      return true;
+    } catch (const KafkaError&) {
+      return false;
+    }
+  }));
+  EXPECT_EQ(got.at(0).offset, 4) << "an older commit landed after the newer one";
+}
+
+TEST_F(ConsumerTest, CloseWhileTheCoordinatorIsSilentReturnsInTime) {
+  bool assigned = false;
+  Consumer::Hooks hooks;
+  hooks.on_assign = [&](const std::vector<TopicPartition>&) { assigned = true; };
+  Consumer c(cluster.bootstraps(), "g-close", props, hooks);
+  c.subscribe({"t"});
+  ASSERT_TRUE(poll_until(30s, [&] {
+    (void)c.poll(100ms);
+    return assigned;
+  }));
+  silence();
+  const auto closing = Clock::now();
+  c.close(2000ms);
+  EXPECT_LT(Clock::now() - closing, 4s) << "close() waited on the silent coordinator";
+  answer();
+}
+
+}  // namespace
+}  // namespace lockstep
