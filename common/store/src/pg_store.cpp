@@ -335,21 +335,16 @@ class PgStore final : public Store {
       for (const auto& row : r) recs.push_back(record_from_row(row));
       out.selected = recs.size();
       const auto results = publish(recs);
-      const auto plan = plan_relay(results, recs.size());
+      const auto plan = plan_relay(recs, results);
       if (plan.broker_failed) {
         out.broker_failed = true;
         return;  // rolls back: the rows stay as they were
       }
-      Json published = Json::array();
-      for (auto i : plan.published) published.push_back(recs[i].id);
-      Json deferred = Json::array();
-      for (auto i : plan.deferred)
-        deferred.push_back({{"id", recs[i].id}, {"error", i < results.size() ? results[i].error : "not published"}});
-      if (!published.empty()) tx.exec_prepared("relay_mark", published.dump());
-      if (!deferred.empty()) tx.exec_prepared("relay_defer", deferred.dump());
+      if (plan.published > 0) tx.exec_prepared("relay_mark", plan.published_ids);
+      if (plan.deferred > 0) tx.exec_prepared("relay_defer", plan.deferred_rows);
       tx.commit();
-      out.published = plan.published.size();
-      out.deferred = plan.deferred.size();
+      out.published = plan.published;
+      out.deferred = plan.deferred;
     });
     return out;
   }

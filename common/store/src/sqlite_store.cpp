@@ -453,23 +453,18 @@ class SqliteStore final : public Store {
       release(ids);
       throw;
     }
-    const auto plan = plan_relay(results, recs.size());
+    const auto plan = plan_relay(recs, results);
     if (plan.broker_failed) {
       release(ids);
       out.broker_failed = true;
       return out;
     }
-    Json published = Json::array();
-    for (auto i : plan.published) published.push_back(recs[i].id);
-    Json deferred = Json::array();
-    for (auto i : plan.deferred)
-      deferred.push_back({{"id", recs[i].id}, {"error", i < results.size() ? results[i].error : "not published"}});
     guarded([&] {
       Tx tx(*this);
       {
         auto s = stmt(std::string("UPDATE dead_letters SET published_at = coalesce(published_at, ") + kNow +
                       "), relay_owner = NULL, relay_until = NULL WHERE id IN (SELECT value FROM json_each(?1))");
-        s.bind(1, published.dump()).run();
+        s.bind(1, plan.published_ids).run();
       }
       {
         // A deferred row is due again after 2^attempts seconds, at most 5 minutes.
@@ -479,12 +474,12 @@ class SqliteStore final : public Store {
             "                 WHERE json_extract(j.value, '$.id') = dead_letters.id), "
             "relay_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || min(1 << min(publish_attempts + 1, 12), 300) || "
             "' seconds') WHERE id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))");
-        s.bind(1, deferred.dump()).run();
+        s.bind(1, plan.deferred_rows).run();
       }
       tx.commit();
     });
-    out.published = plan.published.size();
-    out.deferred = plan.deferred.size();
+    out.published = plan.published;
+    out.deferred = plan.deferred;
     return out;
   }
 

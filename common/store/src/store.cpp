@@ -22,22 +22,31 @@ std::size_t Store::relay_dead_letters(std::size_t limit,
   return relay_dead_letters(limit, all_or_nothing).published;
 }
 
-RelayPlan plan_relay(const std::vector<Store::PublishResult>& results, std::size_t rows) {
+RelayPlan plan_relay(const std::vector<DeadLetterRecord>& rows, const std::vector<Store::PublishResult>& results) {
   RelayPlan plan;
+  const auto delivered = [&](std::size_t i) { return i < results.size() && results[i].delivered; };
   bool any_permanent = false;
-  for (std::size_t i = 0; i < rows; ++i) {
-    const bool delivered = i < results.size() && results[i].delivered;
-    if (delivered)
-      plan.published.push_back(i);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (delivered(i))
+      ++plan.published;
     else if (i < results.size() && results[i].permanent)
       any_permanent = true;
   }
-  if (plan.published.empty() && !any_permanent) {
-    plan.broker_failed = rows > 0;
+  if (plan.published == 0 && !any_permanent) {
+    plan.broker_failed = !rows.empty();
     return plan;
   }
-  for (std::size_t i = 0; i < rows; ++i)
-    if (!(i < results.size() && results[i].delivered)) plan.deferred.push_back(i);
+  auto published = Json::array();
+  auto deferred = Json::array();
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (delivered(i))
+      published.push_back(rows[i].id);
+    else
+      deferred.push_back({{"id", rows[i].id}, {"error", i < results.size() ? results[i].error : "not published"}});
+  }
+  plan.deferred = deferred.size();
+  plan.published_ids = published.dump();
+  plan.deferred_rows = deferred.dump();
   return plan;
 }
 

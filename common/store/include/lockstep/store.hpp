@@ -214,13 +214,16 @@ struct StoreOptions {
 };
 
 // What a relay pass does with the publish results of its rows (shared by the
-// stores): indexes of rows to mark published and of rows to defer.
+// stores): the rows to mark published and the rows to defer, as the JSON
+// arrays both stores' statements take ([id, …] and [{"id", "error"}, …]).
 struct RelayPlan {
-  std::vector<std::size_t> published;
-  std::vector<std::size_t> deferred;
+  std::size_t published = 0;
+  std::size_t deferred = 0;
+  std::string published_ids;  // JSON array of ids
+  std::string deferred_rows;  // JSON array of {"id", "error"}
   bool broker_failed = false;
 };
-RelayPlan plan_relay(const std::vector<Store::PublishResult>& results, std::size_t rows);
+RelayPlan plan_relay(const std::vector<DeadLetterRecord>& rows, const std::vector<Store::PublishResult>& results);
 
 // Opens a store for a database URL (postgresql://, postgres://, or a libpq
 // key=value string; sqlite:///absolute/path or sqlite:relative/path for the
