@@ -485,10 +485,10 @@ class NetPartition {
   const std::string& netns() const { return ns_; }
   // The database URL as the namespaced worker sees it.
   std::string database_url(const std::string& url) const {
-    const auto at = url.find('@');
-    const auto from = at != std::string::npos ? at + 1 : url.find("://") + 3;
-    const auto to = url.find('/', from);
-    return url.substr(0, from) + db_addr_ + ":" + std::to_string(pg_port_) + url.substr(to);
+    auto u = parse_pg_url(url);
+    u.host = db_addr_;
+    u.port = pg_port_;
+    return u.str();
   }
   // Drops (true) or lets through (false) the namespace's packets to `addr`.
   void cut(const std::string& addr, bool drop) {
@@ -605,15 +605,6 @@ class DiskFault {
 };
 
 // The port of a postgresql:// URL (5432 when it names none).
-int pg_port_of(const std::string& url) {
-  const auto at = url.find('@');
-  const auto from = at != std::string::npos ? at + 1 : url.find("://") + 3;
-  const auto to = url.find_first_of("/?", from);
-  const auto hostport = url.substr(from, to == std::string::npos ? std::string::npos : to - from);
-  const auto colon = hostport.rfind(':');
-  return colon == std::string::npos ? 5432 : std::stoi(hostport.substr(colon + 1));
-}
-
 // Partitions whose first message is not at offset 0: the broker's retention
 // dropped messages, so "every event has an outcome" could not be checked.
 std::string dropped_by_broker(const std::vector<Message>& msgs) {
@@ -693,7 +684,8 @@ int run(const Options& o) {
   a.start();
   ReadyMonitor ready_a_(a);
   // A fourth worker in a network namespace of its own, for the partitions.
-  NetPartition net(o.logdir, brokers, pg_port_of(url));
+  const int pg_port = parse_pg_url(url).port;
+  NetPartition net(o.logdir, brokers, pg_port > 0 ? pg_port : 5432);
   auto env_n = env;
   env_n["LOCKSTEP_DATABASE_URL"] = net.database_url(url) + (url.find('?') == std::string::npos ? "?" : "&") +
                                    "application_name=lockstep-n";

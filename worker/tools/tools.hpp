@@ -54,6 +54,20 @@ std::optional<long long> parse_integer(const std::string& v, long long lo, long 
 // A free TCP port on 127.0.0.1 (bound and released).
 int free_port();
 
+// The parts of a postgresql:// URL, put back together by str():
+// <prefix: scheme://[user[:password]@]><host>[:<port>][/<database>][<query: ?…>].
+// An IPv6 host keeps its brackets. Throws std::runtime_error on a string
+// that is not a URL (a libpq key=value string).
+struct PgUrl {
+  std::string prefix;
+  std::string host;
+  int port = 0;  // 0: none given (libpq's default, 5432)
+  std::string database;
+  std::string query;
+  std::string str() const;
+};
+PgUrl parse_pg_url(const std::string& url);
+
 // postgresql://u@h:p/db?x -> postgresql://u@h:p/<name>?x
 std::string with_database(const std::string& url, const std::string& name);
 

@@ -5,18 +5,11 @@
 
 #include "lockstep/store.hpp"
 #include "lockstep/test/support.hpp"
+#include "tools.hpp"
 
 namespace lockstep::test {
 
-std::string with_database(const std::string& base, const std::string& db) {
-  const auto scheme = base.find("://");
-  if (scheme == std::string::npos) throw std::invalid_argument("LOCKSTEP_TEST_DATABASE_URL must be a URL");
-  const auto slash = base.find('/', scheme + 3);
-  const auto q = base.find('?', scheme + 3);
-  std::string head = base.substr(0, slash == std::string::npos ? (q == std::string::npos ? base.size() : q) : slash);
-  std::string tail = q == std::string::npos ? "" : base.substr(q);
-  return head + "/" + db + tail;
-}
+std::string with_database(const std::string& base, const std::string& db) { return tools::with_database(base, db); }
 
 TestDb::TestDb(bool migrate) {
   auto base = env("LOCKSTEP_TEST_DATABASE_URL");
