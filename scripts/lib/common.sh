@@ -5,7 +5,7 @@
 #
 # Sourcing has no side effects beyond defining functions and a few variables
 # (ROOT, LOCKSTEP_SCRIPTS_DIR, LOCKSTEP_DEPS, LOCKSTEP_FUZZ_DEPS,
-# LOCKSTEP_OBS_DEPS, LOCKSTEP_DOCKER_CHECK_DEPS). Functions:
+# LOCKSTEP_OBS_DEPS, LOCKSTEP_DOCKER_CHECK_DEPS, LOCKSTEP_KAFKA_DEPS). Functions:
 #   lockstep_log / lockstep_die        messages on stderr
 #   lockstep_add_cleanup CMD...        run CMD on EXIT/INT/TERM (LIFO order)
 #   lockstep_install_deps [pkg...]     apt-get install whatever is missing
@@ -13,6 +13,7 @@
 #   lockstep_install_fuzz_deps         the same for LOCKSTEP_FUZZ_DEPS (clang)
 #   lockstep_install_obs_deps          the same for LOCKSTEP_OBS_DEPS (promtool)
 #   lockstep_install_docker_check_deps the same for LOCKSTEP_DOCKER_CHECK_DEPS
+#   lockstep_install_kafka_deps        the same for LOCKSTEP_KAFKA_DEPS (Java, Maven)
 #   lockstep_build [dir] [cmake args]  configure + build (default dir: build)
 #   lockstep_pg_start                  throwaway PostgreSQL cluster, exports
 #                                      LOCKSTEP_PG_PORT LOCKSTEP_PG_DIR
@@ -22,9 +23,16 @@
 #   lockstep_pg_stop                   stop it and delete its dir (idempotent)
 #   lockstep_pg_ctl stop|start|restart|crash|kill|freeze|thaw|status
 #                                      control that same cluster (see scripts/pgctl)
+#   lockstep_kafka_start [--brokers 1|3]
+#                                      throwaway cluster of real Kafka brokers
+#                                      (scripts/kafka), exports
+#                                      LOCKSTEP_KAFKA_BROKERS LOCKSTEP_KAFKA_DIR
+#                                      (+ LOCKSTEP_KAFKACTL)
+#   lockstep_kafka_stop                stop it and delete its dir (idempotent)
 #
-# lockstep_pg_start must be called in the main shell (not inside "$(...)" or
-# a pipeline), since it installs the cleanup trap in the calling shell.
+# lockstep_pg_start and lockstep_kafka_start must be called in the main shell
+# (not inside "$(...)" or a pipeline), since they install the cleanup trap in
+# the calling shell.
 
 if [[ -n "${_LOCKSTEP_COMMON_SOURCED:-}" ]]; then
   return 0
@@ -61,6 +69,11 @@ LOCKSTEP_OBS_DEPS=(prometheus)
 # Extra package for scripts/check-docker: PyYAML, to read docker-compose.yml
 # (and the configs it mounts) from python3.
 LOCKSTEP_DOCKER_CHECK_DEPS=(python3-yaml)
+
+# Extra packages for real Kafka brokers (scripts/kafka, lockstep_kafka_start):
+# Kafka 4 runs on Java 17+, and Maven fetches its jars from Maven Central once
+# into a cache (see tools/kafka/pom.xml).
+LOCKSTEP_KAFKA_DEPS=(openjdk-17-jre-headless maven)
 
 lockstep_log() { printf '[lockstep] %s\n' "$*" >&2; }
 lockstep_die() { lockstep_log "error: $*"; exit 1; }
@@ -178,6 +191,8 @@ lockstep_install_deps() {
 lockstep_install_fuzz_deps() { lockstep_install_deps "${LOCKSTEP_FUZZ_DEPS[@]}"; }
 
 lockstep_install_docker_check_deps() { lockstep_install_deps "${LOCKSTEP_DOCKER_CHECK_DEPS[@]}"; }
+
+lockstep_install_kafka_deps() { lockstep_install_deps "${LOCKSTEP_KAFKA_DEPS[@]}"; }
 
 lockstep_install_obs_deps() {
   local had_prometheus=0
@@ -487,4 +502,55 @@ lockstep_pg_ctl() {
       return 2
       ;;
   esac
+}
+
+# ---------------------------------------------------------------------------
+# Throwaway Kafka cluster (real brokers in KRaft mode, see scripts/kafka)
+# ---------------------------------------------------------------------------
+_LOCKSTEP_KAFKA_OWNED_DIR=""
+
+# lockstep_kafka_start [--brokers 1|3]: starts real Kafka brokers from the
+# jars of tools/kafka (needs lockstep_install_kafka_deps; the first start
+# fetches the jars), waits until all are registered, exports
+# LOCKSTEP_KAFKA_BROKERS (host:port,...), LOCKSTEP_KAFKA_DIR and
+# LOCKSTEP_KAFKACTL (scripts/kafka, for kill/pause/resume/start-node/topics),
+# and stops and removes the cluster on exit.
+lockstep_kafka_start() {
+  if [[ -n "$_LOCKSTEP_KAFKA_OWNED_DIR" ]]; then
+    lockstep_log "Kafka already running in $_LOCKSTEP_KAFKA_OWNED_DIR"
+    return 0
+  fi
+  local base="${LOCKSTEP_KAFKA_TMPDIR:-${TMPDIR:-/tmp}}" dir out line brokers=""
+  dir="$(mktemp -d "$base/lockstep-kafka.XXXXXX")" || lockstep_die "mktemp failed in $base"
+  # The directory is ours (and cleaned up on exit) before the first node
+  # starts, so an interrupted start leaves nothing running.
+  _LOCKSTEP_KAFKA_OWNED_DIR="$dir"
+  lockstep_add_cleanup lockstep_kafka_stop
+  if ! out="$("$LOCKSTEP_SCRIPTS_DIR/kafka" start --dir "$dir" "$@")"; then
+    lockstep_log "could not start Kafka"
+    return 1
+  fi
+  while IFS= read -r line; do
+    [[ "$line" == LOCKSTEP_KAFKA_BROKERS=* ]] && brokers="${line#*=}"
+  done <<<"$out"
+  [[ -n "$brokers" ]] || {
+    lockstep_log "scripts/kafka start printed no broker list"
+    return 1
+  }
+  export LOCKSTEP_KAFKA_BROKERS="$brokers"
+  export LOCKSTEP_KAFKA_DIR="$dir"
+  export LOCKSTEP_KAFKACTL="$LOCKSTEP_SCRIPTS_DIR/kafka"
+  printf 'Kafka ready: %s\n' "$brokers"
+}
+
+# Stop the cluster started by lockstep_kafka_start in this shell and remove
+# its directory. Safe to call more than once and when nothing was started.
+lockstep_kafka_stop() {
+  local dir="$_LOCKSTEP_KAFKA_OWNED_DIR"
+  [[ -n "$dir" ]] || return 0
+  _LOCKSTEP_KAFKA_OWNED_DIR=""
+  "$LOCKSTEP_SCRIPTS_DIR/kafka" stop --dir "$dir" || lockstep_log "could not stop Kafka in $dir"
+  if [[ "${LOCKSTEP_KAFKA_DIR:-}" == "$dir" ]]; then
+    unset LOCKSTEP_KAFKA_BROKERS LOCKSTEP_KAFKA_DIR LOCKSTEP_KAFKACTL
+  fi
 }
