@@ -77,6 +77,76 @@ TEST(Faults, DatabaseStoppedMidStreamThenResumesByItself) {
   }();
 }
 
+// ---- helpers of the frozen-service tests -------------------------------
+
+using Clock = std::chrono::steady_clock;
+long long ms_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+std::string log_tail(const std::string& file) {
+  const auto log = read_file(file);
+  return log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
+}
+
+void send(const WorkerSetup& setup, const Planned& plan) {
+  Producer p(setup.broker.bootstrap(), {});
+  for (const auto& d : p.send(plan.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
+}
+
+// The outcomes of `plan` (its events and its 5 malformed messages) are expected too.
+long add_expected(long expected, const Planned& plan) { return expected + static_cast<long>(plan.event_ids.size()) + 5; }
+
+::testing::AssertionResult outcomes_reach(const WorkerSetup& setup, long expected, const std::string& log) {
+  const auto outcomes = [&] { return count(setup.db, "SELECT count(*) FROM processed_events"); };
+  if (poll_until(120s, [&] { return outcomes() >= expected; })) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << outcomes() << " of " << expected << " outcomes\n" << log_tail(log);
+}
+
+// A worker process that has given the outcomes of `first` and is ready
+// (check HasFailure() after it).
+std::unique_ptr<Process> start_caught_up(const WorkerSetup& setup, const Planned& first, const std::string& log) {
+  send(setup, first);
+  auto w = start_worker(setup.cfg_path, log);
+  EXPECT_TRUE(outcomes_reach(setup, add_expected(0, first), log));
+  EXPECT_TRUE(poll_until(30s, [&] { return http_get(setup.port, "/readyz").first == 200; })) << "never ready";
+  return w;
+}
+
+// /readyz turns 503 after a fault began at `since`: within 15 s is the goal.
+void expect_not_ready_soon(const WorkerSetup& setup, Clock::time_point since, const char* what) {
+  ASSERT_TRUE(poll_until(60s, [&] { return http_get(setup.port, "/readyz").first == 503; }))
+      << "stayed ready: " << what;
+  const auto noticed = ms_since(since);
+  std::printf("%s: /readyz 503 after %lld ms\n", what, noticed);
+  EXPECT_LT(noticed, 15000) << what << ": not ready after " << noticed << " ms";
+}
+
+// SIGTERM: exit 0 within shutdown.timeout_ms (plus process start-up slack).
+void expect_stops_in_time(Process& w, int shutdown_timeout_ms, const char* what, const std::string& log) {
+  const auto term_at = Clock::now();
+  w.signal(SIGTERM);
+  const auto rc = w.wait(std::chrono::milliseconds(shutdown_timeout_ms) + 3s);
+  std::printf("%s: SIGTERM to exit in %lld ms (shutdown.timeout_ms %d)\n", what, ms_since(term_at),
+              shutdown_timeout_ms);
+  EXPECT_EQ(rc, 0) << "SIGTERM " << what << ": exit " << (rc ? std::to_string(*rc) : "none") << " after "
+                   << ms_since(term_at) << " ms\n"
+                   << log_tail(log);
+  if (!rc) w.signal(SIGKILL);
+}
+
+// A restarted worker gives every event exactly one outcome.
+void expect_restart_completes(const WorkerSetup& setup, const Config& cfg, long expected) {
+  const auto log = setup.dir.path + "/worker2.log";
+  auto w2 = start_worker(setup.cfg_path, log);
+  ASSERT_TRUE(outcomes_reach(setup, expected, log));
+  EXPECT_EQ(count(setup.db, "SELECT count(*) FROM processed_events"), expected);
+  auto violations = invariant_violations(setup.db, cfg.machines);
+  EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
+  w2->signal(SIGTERM);
+  EXPECT_EQ(w2->wait(15s), 0);
+}
+
 // A database that hangs instead of refusing: every PostgreSQL process stopped
 // (SIGSTOP). Connections stay open and nothing answers. The worker must say
 // not-ready within seconds, be ready again by itself once the server runs, and
@@ -85,46 +155,31 @@ TEST(Faults, DatabaseFrozenIsNoticedInSecondsAndShutdownStaysInTime) {
   WorkerSetup setup("frozen-");
   const auto cfg = parse_config(read_file(setup.cfg_path), setup.cfg_path);
   ASSERT_EQ(cfg.database.timeout_ms, 10000) << "the default is what this test measures";
-  const auto tail = [&](const std::string& file) {
-    const auto log = read_file(file);
-    return log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
-  };
-
+  const auto log = setup.dir.path + "/worker.log";
   auto first = plan_race(30, 11);
   auto second = plan_race(30, 12);
   auto third = plan_race(30, 13);
-  Producer p(setup.broker.bootstrap(), {});
-  for (const auto& d : p.send(first.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
-  auto w = start_worker(setup.cfg_path, setup.dir.path + "/worker.log");
-  long expected = static_cast<long>(first.event_ids.size()) + 5;
-  ASSERT_TRUE(poll_until(90s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= expected; }))
-      << tail(setup.dir.path + "/worker.log");
-  ASSERT_TRUE(poll_until(30s, [&] { return http_get(setup.port, "/readyz").first == 200; }));
+  auto w = start_caught_up(setup, first, log);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  long expected = add_expected(0, first);
 
   struct Thaw {  // never leave the shared server frozen, even when an assertion fails
     ~Thaw() { pgctl("thaw"); }
   } thaw;
   // 1. Frozen while events arrive: not ready within 15 s, ready again after.
   ASSERT_EQ(pgctl("freeze"), 0);
-  const auto frozen_at = std::chrono::steady_clock::now();
-  for (const auto& d : p.send(second.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
-  ASSERT_TRUE(poll_until(30s, [&] { return http_get(setup.port, "/readyz").first == 503; })) << "stayed ready while frozen";
-  const auto noticed = std::chrono::steady_clock::now() - frozen_at;
-  std::printf("frozen database: /readyz 503 after %lld ms\n",
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(noticed).count()));
-  EXPECT_LT(noticed, 15s) << "not-ready after "
-                          << std::chrono::duration_cast<std::chrono::milliseconds>(noticed).count() << " ms";
+  const auto frozen_at = Clock::now();
+  send(setup, second);
+  expect_not_ready_soon(setup, frozen_at, "frozen database");
   EXPECT_TRUE(w->running());
   ASSERT_EQ(pgctl("thaw"), 0);
-  expected += static_cast<long>(second.event_ids.size()) + 5;
-  ASSERT_TRUE(poll_until(120s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= expected; }))
-      << count(setup.db, "SELECT count(*) FROM processed_events") << " of " << expected << "\n"
-      << tail(setup.dir.path + "/worker.log");
+  expected = add_expected(expected, second);
+  ASSERT_TRUE(outcomes_reach(setup, expected, log));
   EXPECT_TRUE(poll_until(30s, [&] { return http_get(setup.port, "/readyz").first == 200; })) << "ready again by itself";
 
   // 2. SIGTERM while frozen, with events waiting on the database: exit 0 in time.
   ASSERT_EQ(pgctl("freeze"), 0);
-  for (const auto& d : p.send(third.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  send(setup, third);
   const double sent = static_cast<double>(first.messages.size() + second.messages.size() + third.messages.size());
   ASSERT_TRUE(poll_until(30s, [&] {
     const auto m = http_get(setup.port, "/metrics").second;
@@ -132,27 +187,51 @@ TEST(Faults, DatabaseFrozenIsNoticedInSecondsAndShutdownStaysInTime) {
                metric_value(m, "lockstep_events_consumed_total{topic=\"transitions.api\"}") >=
            sent;
   })) << "the new events must be consumed and wait on the frozen database";
-  const auto term_at = std::chrono::steady_clock::now();
-  w->signal(SIGTERM);
-  const auto rc = w->wait(std::chrono::milliseconds(cfg.shutdown_timeout_ms) + 3s);
-  const auto took = std::chrono::steady_clock::now() - term_at;
-  EXPECT_EQ(rc, 0) << "SIGTERM with a frozen database: exit " << (rc ? std::to_string(*rc) : "none") << " after "
-                   << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n"
-                   << tail(setup.dir.path + "/worker.log");
-  if (!rc) w->signal(SIGKILL);
+  expect_stops_in_time(*w, cfg.shutdown_timeout_ms, "with a frozen database", log);
 
   // 3. Thawed and restarted: every event has exactly one outcome.
   ASSERT_EQ(pgctl("thaw"), 0);
-  auto w2 = start_worker(setup.cfg_path, setup.dir.path + "/worker2.log");
-  expected += static_cast<long>(third.event_ids.size()) + 5;
-  ASSERT_TRUE(poll_until(120s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= expected; }))
-      << count(setup.db, "SELECT count(*) FROM processed_events") << " of " << expected << "\n"
-      << tail(setup.dir.path + "/worker2.log");
-  EXPECT_EQ(count(setup.db, "SELECT count(*) FROM processed_events"), expected);
-  auto violations = invariant_violations(setup.db, cfg.machines);
-  EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
-  w2->signal(SIGTERM);
-  EXPECT_EQ(w2->wait(15s), 0);
+  expect_restart_completes(setup, cfg, add_expected(expected, third));
+}
+
+// A broker that hangs instead of refusing: the development broker's process
+// stopped (SIGSTOP). Its connections stay open and nothing answers. The worker
+// must say not-ready within seconds, be ready again by itself after SIGCONT,
+// and exit 0 on SIGTERM within shutdown.timeout_ms while the broker is frozen
+// (it can neither commit nor leave the group then).
+TEST(Faults, BrokerFrozenIsNoticedInSecondsAndShutdownStaysInTime) {
+  WorkerSetup setup("frozen-broker-");
+  const auto cfg = parse_config(read_file(setup.cfg_path), setup.cfg_path);
+  const auto log = setup.dir.path + "/worker.log";
+  auto first = plan_race(30, 21);
+  auto second = plan_race(30, 22);
+  auto w = start_caught_up(setup, first, log);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  long expected = add_expected(0, first);
+
+  auto& broker = setup.broker.process();
+  struct Thaw {  // never leave the broker stopped, even when an assertion fails
+    Process& p;
+    ~Thaw() { p.signal(SIGCONT); }
+  } thaw{broker};
+  // 1. Frozen: not ready within 15 s, ready again by itself after SIGCONT.
+  broker.signal(SIGSTOP);
+  expect_not_ready_soon(setup, Clock::now(), "frozen broker");
+  EXPECT_TRUE(w->running());
+  broker.signal(SIGCONT);
+  send(setup, second);
+  expected = add_expected(expected, second);
+  ASSERT_TRUE(outcomes_reach(setup, expected, log));
+  EXPECT_TRUE(poll_until(60s, [&] { return http_get(setup.port, "/readyz").first == 200; })) << "ready again by itself";
+
+  // 2. SIGTERM while the broker is frozen: exit 0 in time.
+  broker.signal(SIGSTOP);
+  ASSERT_TRUE(poll_until(60s, [&] { return http_get(setup.port, "/readyz").first == 503; }));
+  expect_stops_in_time(*w, cfg.shutdown_timeout_ms, "with a frozen broker", log);
+
+  // 3. Thawed and restarted: every event has exactly one outcome.
+  broker.signal(SIGCONT);
+  expect_restart_completes(setup, cfg, expected);
 }
 
 }  // namespace
