@@ -139,6 +139,9 @@ void expect_stops_in_time(Process& w, int shutdown_timeout_ms, const char* what,
 void expect_restart_completes(const WorkerSetup& setup, const Config& cfg, long expected) {
   const auto log = setup.dir.path + "/worker2.log";
   auto w2 = start_worker(setup.cfg_path, log);
+  // Ready first: the outcomes may all be there already, and a SIGTERM before
+  // the process has set up its signal handling would end it with 143.
+  ASSERT_TRUE(poll_until(60s, [&] { return http_get(setup.port, "/readyz").first == 200; })) << log_tail(log);
   ASSERT_TRUE(outcomes_reach(setup, expected, log));
   EXPECT_EQ(count(setup.db, "SELECT count(*) FROM processed_events"), expected);
   auto violations = invariant_violations(setup.db, cfg.machines);
