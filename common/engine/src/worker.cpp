@@ -447,7 +447,7 @@ struct Worker::Impl {
     // Let events already running finish so their outcomes count in the final commit.
     // While stopping, shutdown() has already waited for what runs.
     const auto deadline = Clock::now() + milliseconds(stopping ? 0 : std::min(cfg.shutdown_timeout_ms, 10000));
-    while (sched.in_flight() > 0 && Clock::now() < deadline && !(stop_requested && *stop_requested))
+    while (sched.in_flight() > 0 && Clock::now() < deadline && !stop_asked())
       poll_producer(milliseconds(5));
     // Events that failed meanwhile went back to wait: they belong to the next owner now.
     sched.drop_if([&](const Work& w) { return revoked.count(TopicPartition{w.src.topic, w.src.partition}) > 0; });
@@ -585,7 +585,7 @@ struct Worker::Impl {
       // At least a short wait for the answer, also past the deadline: one
       // attempt is always made. A stop asked for meanwhile ends the retries.
       if (commit(true, only, std::min(left_until(deadline, milliseconds(200)), milliseconds(kCommitWaitMs)))) return true;
-      if (Clock::now() >= deadline || (!stopping && stop_requested && *stop_requested)) return false;
+      if (Clock::now() >= deadline || (!stopping && stop_asked())) return false;
       if (may_poll) (void)consumer->poll(milliseconds(50));  // serves coordinator lookups and callbacks
       else std::this_thread::sleep_for(milliseconds(50));
     }
@@ -627,6 +627,9 @@ struct Worker::Impl {
     return db_ok.load() && !db_stalled.load() && relay_ok.load() && outcome_ok.load() && !broker_silent() &&
            !publish_stalled.load() && joined.load() && !stopping.load();
   }
+
+  void heard_from_broker() { broker_answered_at = Clock::now().time_since_epoch().count(); }
+  bool stop_asked() const { return stop_requested && *stop_requested; }
 
   bool broker_silent() const {
     const Clock::time_point answered{Clock::duration{broker_answered_at.load()}};
@@ -715,17 +718,20 @@ struct Worker::Impl {
         if ((!hw || need_low) && !failed) {
           // The low watermark only where nothing else says where reading starts:
           // each question may wait behind a fetch on the leader's connection.
-          std::optional<std::pair<int64_t, int64_t>> wm;
+          bool got = false;
           if (need_low) {
-            wm = consumer->query_watermarks(r.tp.topic, r.tp.partition, watermark_timeout());
+            if (auto wm = consumer->query_watermarks(r.tp.topic, r.tp.partition, watermark_timeout())) {
+              lo = wm->first;
+              hw = wm->second;
+              got = true;
+            }
           } else if (auto high = consumer->query_high_watermark(r.tp.topic, r.tp.partition, watermark_timeout())) {
-            wm = std::make_pair(int64_t{-1}, *high);
+            hw = *high;
+            got = true;
           }
-          if (wm) {
+          if (got) {
             answered = true;
-            broker_answered_at = Clock::now().time_since_epoch().count();
-            if (wm->first >= 0) lo = wm->first;
-            hw = wm->second;
+            heard_from_broker();
           } else {
             failed = true;
           }
@@ -754,8 +760,7 @@ struct Worker::Impl {
       // input topic is asked in turn: the broker must answer something.
       if (!answered && !failed && !stopping && !cfg.kafka.topics.empty()) {
         const auto& topic = cfg.kafka.topics[probe % cfg.kafka.topics.size()].topic;
-        if (consumer->query_high_watermark(topic, 0, watermark_timeout()))
-          broker_answered_at = Clock::now().time_since_epoch().count();
+        if (consumer->query_high_watermark(topic, 0, watermark_timeout())) heard_from_broker();
       }
       const bool stalled = broker_silent();
       if (stalled && !broker_stalled) {

@@ -14,6 +14,17 @@ using namespace kafka_detail;
 
 namespace {
 
+// Milliseconds left until a deadline (at least 1), for librdkafka's int timeouts.
+struct Deadline {
+  std::chrono::steady_clock::time_point at;
+  explicit Deadline(std::chrono::milliseconds d) : at(std::chrono::steady_clock::now() + d) {}
+  int left_ms() const {
+    return static_cast<int>(std::max<long>(
+        1, std::chrono::duration_cast<std::chrono::milliseconds>(at - std::chrono::steady_clock::now()).count()));
+  }
+  bool passed() const { return std::chrono::steady_clock::now() >= at; }
+};
+
 std::vector<TopicPartition> convert(const std::vector<RdKafka::TopicPartition*>& ps) {
   std::vector<TopicPartition> out;
   for (auto* p : ps) out.push_back({p->topic(), p->partition(), p->offset()});
@@ -59,11 +70,10 @@ struct TpList {
 // stops answering). offsetsForTimes() with the logical offsets BEGINNING and
 // END sends the same ListOffsets requests and returns at its deadline.
 RdKafka::ErrorCode watermark(RdKafka::Handle& h, const std::string& topic, int32_t partition, bool low, int64_t& out,
-                             std::chrono::steady_clock::time_point until) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-  if (left.count() <= 0) return RdKafka::ERR__TIMED_OUT;
+                             const Deadline& deadline) {
+  if (deadline.passed()) return RdKafka::ERR__TIMED_OUT;
   TpList l({{topic, partition, low ? RdKafka::Topic::OFFSET_BEGINNING : RdKafka::Topic::OFFSET_END}});
-  if (const auto e = h.offsetsForTimes(l.v, static_cast<int>(left.count())); e != RdKafka::ERR_NO_ERROR) return e;
+  if (const auto e = h.offsetsForTimes(l.v, deadline.left_ms()); e != RdKafka::ERR_NO_ERROR) return e;
   if (l.v[0]->err() != RdKafka::ERR_NO_ERROR) return l.v[0]->err();
   if (l.v[0]->offset() < 0) return RdKafka::ERR__BAD_MSG;
   out = l.v[0]->offset();
@@ -72,9 +82,9 @@ RdKafka::ErrorCode watermark(RdKafka::Handle& h, const std::string& topic, int32
 
 RdKafka::ErrorCode watermarks(RdKafka::Handle& h, const std::string& topic, int32_t partition, int64_t& lo,
                               int64_t& hi, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  if (const auto e = watermark(h, topic, partition, true, lo, until); e != RdKafka::ERR_NO_ERROR) return e;
-  return watermark(h, topic, partition, false, hi, until);
+  const Deadline deadline(timeout);
+  if (const auto e = watermark(h, topic, partition, true, lo, deadline); e != RdKafka::ERR_NO_ERROR) return e;
+  return watermark(h, topic, partition, false, hi, deadline);
 }
 }  // namespace
 
@@ -85,8 +95,8 @@ using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDel>;
 
 // The answer to a commit on `q`, waited for at most `timeout`: "" when the
 // coordinator took every position, the error otherwise, nullopt while unanswered.
-std::optional<std::string> commit_answer(rd_kafka_queue_t* q, std::chrono::milliseconds timeout) {
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(std::max<long>(0, timeout.count())));
+std::optional<std::string> commit_answer(rd_kafka_queue_t* q, int timeout_ms) {
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, timeout_ms);
   if (!ev) return std::nullopt;
   std::string err;
   if (rd_kafka_event_error(ev)) {
@@ -201,13 +211,10 @@ std::string Consumer::commit(const std::vector<TopicPartition>& positions, bool 
   }
   // Not commitSync(): it waits for the answer without a bound (half a minute
   // and more while the coordinator's path drops packets).
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  const auto left = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-  };
+  const Deadline deadline(timeout);
   std::lock_guard lk(impl_->commit_mu);
   if (impl_->unanswered) {
-    if (!commit_answer(impl_->unanswered.get(), left())) return "an earlier offset commit is still unanswered";
+    if (!commit_answer(impl_->unanswered.get(), deadline.left_ms())) return "an earlier offset commit is still unanswered";
     impl_->unanswered.reset();
   }
   rd_kafka_t* rk = impl_->consumer->c_ptr();
@@ -218,7 +225,7 @@ std::string Consumer::commit(const std::vector<TopicPartition>& positions, bool 
   QueuePtr q(rd_kafka_queue_new(rk));
   if (const auto err = rd_kafka_commit_queue(rk, list.get(), q.get(), nullptr, nullptr))
     return rd_kafka_err2str(err);
-  auto answer = commit_answer(q.get(), left());
+  auto answer = commit_answer(q.get(), deadline.left_ms());
   if (!answer) {
     impl_->unanswered = std::move(q);
     return "offset commit unanswered after " + std::to_string(timeout.count()) + " ms";
@@ -272,8 +279,7 @@ std::optional<std::pair<int64_t, int64_t>> Consumer::query_watermarks(const std:
 std::optional<int64_t> Consumer::query_high_watermark(const std::string& topic, int32_t partition,
                                                       std::chrono::milliseconds timeout) {
   int64_t hi = -1;
-  if (watermark(*impl_->consumer, topic, partition, false, hi, std::chrono::steady_clock::now() + timeout) !=
-      RdKafka::ERR_NO_ERROR)
+  if (watermark(*impl_->consumer, topic, partition, false, hi, Deadline(timeout)) != RdKafka::ERR_NO_ERROR)
     return std::nullopt;
   return hi;
 }
@@ -283,12 +289,12 @@ void Consumer::close(std::chrono::milliseconds timeout) {
   impl_->closed = true;
   // Not close(): it waits for the coordinator without a bound. The
   // background close serves the revoke hook on `q`, polled here.
-  const auto until = std::chrono::steady_clock::now() + timeout;
+  const Deadline deadline(timeout);
   std::unique_ptr<RdKafka::Queue> q(RdKafka::Queue::create(impl_->consumer.get()));
   if (std::unique_ptr<RdKafka::Error> e(impl_->consumer->close(q.get())); e) {
     spdlog::warn("leaving the consumer group: {}", e->str());
   } else {
-    while (!impl_->consumer->closed() && std::chrono::steady_clock::now() < until)
+    while (!impl_->consumer->closed() && !deadline.passed())
       std::unique_ptr<RdKafka::Message>(q->consume(50));
     if (!impl_->consumer->closed())
       spdlog::warn("leaving the consumer group did not finish within {} ms: the group drops this member after "
@@ -313,17 +319,6 @@ std::unique_ptr<RdKafka::KafkaConsumer> assign_only_consumer(const std::string& 
   if (!c) throw KafkaError("cannot create consumer: " + err);
   return c;
 }
-
-// Milliseconds left until a deadline (at least 1), for librdkafka's int timeouts.
-struct Deadline {
-  std::chrono::steady_clock::time_point at;
-  explicit Deadline(std::chrono::milliseconds d) : at(std::chrono::steady_clock::now() + d) {}
-  int left_ms() const {
-    return static_cast<int>(std::max<long>(
-        1, std::chrono::duration_cast<std::chrono::milliseconds>(at - std::chrono::steady_clock::now()).count()));
-  }
-  bool passed() const { return std::chrono::steady_clock::now() >= at; }
-};
 
 }  // namespace
 
