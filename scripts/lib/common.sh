@@ -29,6 +29,7 @@
 #                                      LOCKSTEP_KAFKA_BROKERS LOCKSTEP_KAFKA_DIR
 #                                      (+ LOCKSTEP_KAFKACTL)
 #   lockstep_kafka_stop                stop it and delete its dir (idempotent)
+#   lockstep_args_want_real_kafka ARGS true when ARGS hold `--kafka real`
 #
 # lockstep_pg_start and lockstep_kafka_start must be called in the main shell
 # (not inside "$(...)" or a pipeline), since they install the cleanup trap in
@@ -193,6 +194,16 @@ lockstep_install_fuzz_deps() { lockstep_install_deps "${LOCKSTEP_FUZZ_DEPS[@]}";
 lockstep_install_docker_check_deps() { lockstep_install_deps "${LOCKSTEP_DOCKER_CHECK_DEPS[@]}"; }
 
 lockstep_install_kafka_deps() { lockstep_install_deps "${LOCKSTEP_KAFKA_DEPS[@]}"; }
+
+# True when the arguments hold `--kafka real` (scripts/chaos, scripts/soak:
+# they then start a real cluster for lockstep-chaos).
+lockstep_args_want_real_kafka() {
+  while (($#)); do
+    [[ "$1" == --kafka && "${2:-}" == real ]] && return 0
+    shift
+  done
+  return 1
+}
 
 lockstep_install_obs_deps() {
   local had_prometheus=0

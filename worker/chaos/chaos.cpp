@@ -6,7 +6,10 @@
 // worker, stops and starts PostgreSQL, freezes it (SIGSTOP: a hang, not a
 // refusal), crashes it (SIGKILL of the postmaster), fills the disk under the
 // database, injects broker faults (request errors on Produce, Fetch and
-// OffsetCommit, leader changes, a broker down and up) and has a second and a
+// OffsetCommit, leader changes, a broker down and up; with --kafka real, on a
+// three-node Apache Kafka cluster instead: SIGKILLs of a partition's leader,
+// the group coordinator and the active controller, a node paused past the
+// session timeouts and a rolling restart) and has a second and a
 // third worker join and leave the group, also while the first is paused. Then
 // it waits until the worker has caught up and runs the invariant checker
 // (lockstep::verify), and prints per fault class how quickly /readyz turned 503
@@ -72,6 +75,16 @@ constexpr const char* kUsage = R"(usage: lockstep-chaos [options]
   --pgctl PATH        stops/starts PostgreSQL (default $LOCKSTEP_PGCTL, set by
                       scripts/lib/common.sh); "none": no database restart
   --logdir DIR        worker and producer logs (default /tmp/lockstep-chaos.<pid>)
+  --kafka dev|real    dev (default): the development broker, in process, with
+                      injected request errors, leader changes and a broker
+                      down and up. real: the three-node Apache Kafka cluster
+                      of scripts/kafka named by $LOCKSTEP_KAFKA_BROKERS,
+                      $LOCKSTEP_KAFKA_DIR and $LOCKSTEP_KAFKACTL (its topics
+                      must not exist yet), with SIGKILLs of a partition's
+                      leader, of the group coordinator and of the active
+                      controller, the coordinator paused past the session
+                      timeouts and a rolling restart of every node;
+                      --duration / --cycles must then be at least 120 s
 Prints what it did and one line per invariant; exits 0 when every invariant
 holds, 1 on any violation, 2 on bad usage.
 )";
@@ -173,11 +186,19 @@ int produce(const std::map<std::string, std::string>& a) {
       if (sent_before.size() < 5000) sent_before.push_back(batch.back());
       else sent_before[rng() % sent_before.size()] = batch.back();
     }
-    for (const auto& d : p.send(batch, 60s))
-      if (!d.error.empty()) ++failed;
+    // Sent without waiting for each tick's delivery reports, so that a broker's
+    // latency (a real cluster's acks=all round trip, a node being restarted)
+    // slows the stream only when librdkafka's queue is full. The reports run
+    // here, in poll() and flush().
+    for (const auto& m : batch)
+      p.send_async(m, [&failed](const Delivery& d) {
+        if (!d.error.empty()) ++failed;
+      });
+    p.poll(0ms);
     next += 20ms;
     std::this_thread::sleep_until(next);  // pacing, not synchronisation
   }
+  if (!p.flush(120s)) std::printf("not every message was delivered within 120 s of the end\n");
   std::printf("produced %ld to %s (%ld oversize), %ld delivery failures\n", n, topic.c_str(), oversize, failed);
   return 0;
 }
@@ -198,12 +219,17 @@ struct Options {
   int cycles = 1;
   int partitions = 8;
   int sample_every_s = 0;
+  bool real_kafka = false;
+  std::string kafka_brokers, kafka_dir, kafkactl;  // --kafka real
 };
 
 Options parse(int argc, char** argv) {
   Options o;
   if (const char* u = std::getenv("LOCKSTEP_DATABASE_URL")) o.database_url = u;
   if (const char* p = std::getenv("LOCKSTEP_PGCTL")) o.pgctl = p;
+  if (const char* b = std::getenv("LOCKSTEP_KAFKA_BROKERS")) o.kafka_brokers = b;
+  if (const char* d = std::getenv("LOCKSTEP_KAFKA_DIR")) o.kafka_dir = d;
+  if (const char* k = std::getenv("LOCKSTEP_KAFKACTL")) o.kafkactl = k;
   o.self = std::filesystem::canonical("/proc/self/exe").string();
   o.lockstep = (std::filesystem::path(o.self).parent_path() / "lockstep").string();
   o.logdir = "/tmp/lockstep-chaos." + std::to_string(::getpid());
@@ -231,10 +257,20 @@ Options parse(int argc, char** argv) {
     else if (a == "--sample-every") o.sample_every_s = static_cast<int>(integer(0, 3600));
     else if (a == "--pgctl") o.pgctl = v == "none" ? "" : v;
     else if (a == "--logdir") o.logdir = v;
+    else if (a == "--kafka" && (v == "dev" || v == "real")) o.real_kafka = v == "real";
+    else if (a == "--kafka") usage("--kafka: expected dev or real");
     else usage("unknown option " + a);
   }
   if (o.database_url.empty()) usage("--database-url (or LOCKSTEP_DATABASE_URL) is required");
   if (o.duration_s / o.cycles < 30) usage("--duration / --cycles must leave at least 30 s for each cycle");
+  if (o.real_kafka) {
+    if (o.kafka_brokers.empty() || o.kafka_dir.empty() || o.kafkactl.empty())
+      usage("--kafka real needs LOCKSTEP_KAFKA_BROKERS, LOCKSTEP_KAFKA_DIR and LOCKSTEP_KAFKACTL (scripts/chaos "
+            "--kafka real starts a cluster and sets them)");
+    if (o.duration_s / o.cycles < 120)
+      usage("--kafka real: --duration / --cycles must leave at least 120 s for each cycle (a rolling restart "
+            "alone takes about 30 s)");
+  }
   return o;
 }
 
@@ -604,7 +640,94 @@ class DiskFault {
   bool filled_ = false;
 };
 
-// The port of a postgresql:// URL (5432 when it names none).
+// The three-node Apache Kafka cluster of scripts/kafka (--kafka real), driven
+// through that script: topics, node faults, and which node leads what. Node
+// ids are 1..3. Not thread-safe: one thread drives it. Whatever is down or
+// paused is brought back by restore() and on destruction.
+class RealKafka {
+ public:
+  static constexpr int kNodes = 3;
+  explicit RealKafka(const Options& o) : o_(o), out_(o.logdir + "/kafkactl.out") {}
+  ~RealKafka() {
+    try {
+      restore();
+    } catch (const std::exception& e) {
+      std::cerr << "lockstep-chaos: bringing Kafka back: " << e.what() << "\n";
+    }
+  }
+  RealKafka(const RealKafka&) = delete;
+  RealKafka& operator=(const RealKafka&) = delete;
+
+  void create_topic(const std::string& topic, int partitions) {
+    ctl({"topics", "create", topic, std::to_string(partitions)});
+  }
+  int leader(const std::string& topic, int partition) { return node(ctl({"leader", topic, std::to_string(partition)})); }
+  int coordinator(const std::string& group) { return node(ctl({"coordinator", group})); }
+  int controller() { return node(ctl({"controller"})); }
+  void kill(int n) {
+    ctl({"kill", std::to_string(n)});
+    down_.insert(n);
+  }
+  void stop(int n) {
+    ctl({"stop-node", std::to_string(n)});
+    down_.insert(n);
+  }
+  void start(int n) {
+    ctl({"start-node", std::to_string(n)});
+    down_.erase(n);
+  }
+  void pause(int n) {
+    ctl({"pause", std::to_string(n)});
+    paused_.insert(n);
+  }
+  void resume(int n) {
+    ctl({"resume", std::to_string(n)});
+    paused_.erase(n);
+  }
+  // Every node running and answering again.
+  void restore() {
+    while (!paused_.empty()) resume(*paused_.begin());
+    while (!down_.empty()) start(*down_.begin());
+  }
+
+ private:
+  // Runs scripts/kafka with `args`; its stdout and stderr (also appended to
+  // kafkactl.log). Throws when it fails.
+  std::string ctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {o_.kafkactl};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::filesystem::remove(out_);
+    const auto started = Clock::now();
+    const int rc = run_cmd(argv, {{"LOCKSTEP_KAFKA_DIR", o_.kafka_dir}}, out_);
+    const double took = std::chrono::duration<double>(Clock::now() - started).count();
+    std::ifstream in(out_);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string cmd;
+    for (const auto& x : args) cmd += " " + x;
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f", took);
+    std::ofstream(o_.logdir + "/kafkactl.log", std::ios::app)
+        << "$ scripts/kafka" << cmd << "  (exit " << rc << " after " << secs << " s)\n" << text;
+    if (rc != 0) {
+      throw std::runtime_error("scripts/kafka" + cmd + " failed (exit " + std::to_string(rc) +
+                               "; see " + o_.logdir + "/kafkactl.log)");
+    }
+    return text;
+  }
+  // The node id a query printed: its last line that is a number 1..kNodes.
+  static int node(const std::string& text) {
+    std::istringstream in(text);
+    int id = 0;
+    for (std::string line; std::getline(in, line);)
+      if (const auto n = parse_integer(line, 1, kNodes)) id = static_cast<int>(*n);
+    if (id == 0) throw std::runtime_error("scripts/kafka printed no node id: " + text);
+    return id;
+  }
+  const Options& o_;
+  std::string out_;
+  std::set<int> down_, paused_;
+};
+
 // Partitions whose first message is not at offset 0: the broker's retention
 // dropped messages, so "every event has an outcome" could not be checked.
 std::string dropped_by_broker(const std::vector<Message>& msgs) {
@@ -635,12 +758,20 @@ int run(const Options& o) {
   if (run_cmd({o.lockstep, "migrate", "up"}, {{"LOCKSTEP_DATABASE_URL", url}}, o.logdir + "/migrate.log") != 0)
     throw std::runtime_error("lockstep migrate up failed (see " + o.logdir + "/migrate.log)");
 
-  MockCluster cluster(3);
+  // The broker: the development broker in process, or a real cluster.
+  std::optional<MockCluster> mock;
+  std::optional<RealKafka> real;
+  if (o.real_kafka) real.emplace(o);
+  else mock.emplace(3);
   const int kPartitions = o.partitions;
-  for (const auto& t : kTopics) cluster.create_topic(t, kPartitions);
-  cluster.create_topic("transitions.dlq", 2 * kPartitions);
-  cluster.create_topic("transitions.outcomes", 2 * kPartitions);
-  const std::string brokers = cluster.bootstraps();
+  const auto create_topic = [&](const std::string& t, int partitions) {
+    if (real) real->create_topic(t, partitions);
+    else mock->create_topic(t, partitions);
+  };
+  for (const auto& t : kTopics) create_topic(t, kPartitions);
+  create_topic("transitions.dlq", 2 * kPartitions);
+  create_topic("transitions.outcomes", 2 * kPartitions);
+  const std::string brokers = real ? o.kafka_brokers : mock->bootstraps();
   const std::string group = "chaos-" + std::to_string(::getpid());
 
   std::string yaml = builtin_config_text();
@@ -747,7 +878,9 @@ int run(const Options& o) {
     std::function<void()> run;
   };
   std::vector<Action> plan;
-  int kills = 0, db_restarts = 0, broker_faults = 0, joins = 0, leaves = 0, crashes = 0;
+  std::vector<Action> kafka_plan;  // --kafka real: the cluster's faults, on a thread of their own
+  int kills = 0, db_restarts = 0, joins = 0, leaves = 0, crashes = 0;
+  std::map<std::string, int> broker_faults;  // per kind; counted by one thread (the plan's or kafka_plan's)
   // Fault windows per class (start, end), for the readiness report.
   std::map<std::string, std::vector<std::pair<Clock::time_point, Clock::time_point>>> windows;
   const auto begin_window = [&](const std::string& cls) { windows[cls].push_back({Clock::now(), Clock::time_point{}}); };
@@ -780,18 +913,20 @@ int run(const Options& o) {
     // Shares of this cycle's time.
     const auto at = [&, cycle](double share) { return at_run((cycle + share) / o.cycles); };
     constexpr int kRequestTimedOut = 7, kNotCoordinator = 16, kNotLeader = 6;
-    plan.push_back({at(0.12), "broker: 5 Fetch errors (NOT_LEADER_OR_FOLLOWER)", [&] {
-                      cluster.push_request_errors(1, std::vector<int>(5, kNotLeader));
-                      ++broker_faults;
-                    }});
-    plan.push_back({at(0.22), "broker: 5 OffsetCommit errors (NOT_COORDINATOR)", [&] {
-                      cluster.push_request_errors(8, std::vector<int>(5, kNotCoordinator));
-                      ++broker_faults;
-                    }});
-    plan.push_back({at(0.32), "broker: 3 Produce errors (REQUEST_TIMED_OUT)", [&] {
-                      cluster.push_request_errors(0, std::vector<int>(3, kRequestTimedOut));
-                      ++broker_faults;
-                    }});
+    if (mock) {
+      plan.push_back({at(0.12), "broker: 5 Fetch errors (NOT_LEADER_OR_FOLLOWER)", [&] {
+                        mock->push_request_errors(1, std::vector<int>(5, kNotLeader));
+                        ++broker_faults["request errors"];
+                      }});
+      plan.push_back({at(0.22), "broker: 5 OffsetCommit errors (NOT_COORDINATOR)", [&] {
+                        mock->push_request_errors(8, std::vector<int>(5, kNotCoordinator));
+                        ++broker_faults["request errors"];
+                      }});
+      plan.push_back({at(0.32), "broker: 3 Produce errors (REQUEST_TIMED_OUT)", [&] {
+                        mock->push_request_errors(0, std::vector<int>(3, kRequestTimedOut));
+                        ++broker_faults["request errors"];
+                      }});
+    }
     plan.push_back({at(0.28), "second worker joins the group", [&] {
                       b.start();
                       ++joins;
@@ -907,23 +1042,90 @@ int run(const Options& o) {
     } else if (cycle == 0) {
       log("network partitions skipped: " + net.why());
     }
-    plan.push_back({at(0.62), "broker: leader change of every input partition", [&] {
-                      for (const auto& t : kTopics)
-                        for (int p = 0; p < kPartitions; ++p) cluster.set_leader(t, p, 1 + (p + 1) % 3);
-                      ++broker_faults;
-                    }});
-    plan.push_back({at(0.72), "broker 2 down", [&] {
-                      cluster.broker_down(2);
-                      ++broker_faults;
-                    }});
-    plan.push_back({at(0.77), "broker 2 up", [&] { cluster.broker_up(2); }});
-    plan.push_back({at(0.85), "broker: leader change back", [&] {
-                      for (const auto& t : kTopics)
-                        for (int p = 0; p < kPartitions; ++p) cluster.set_leader(t, p, 1 + p % 3);
-                      ++broker_faults;
-                    }});
+    if (mock) {
+      plan.push_back({at(0.62), "broker: leader change of every input partition", [&] {
+                        for (const auto& t : kTopics)
+                          for (int p = 0; p < kPartitions; ++p) mock->set_leader(t, p, 1 + (p + 1) % 3);
+                        ++broker_faults["leader changes"];
+                      }});
+      plan.push_back({at(0.72), "broker 2 down", [&] {
+                        mock->broker_down(2);
+                        ++broker_faults["broker down and up"];
+                      }});
+      plan.push_back({at(0.77), "broker 2 up", [&] { mock->broker_up(2); }});
+      plan.push_back({at(0.85), "broker: leader change back", [&] {
+                        for (const auto& t : kTopics)
+                          for (int p = 0; p < kPartitions; ++p) mock->set_leader(t, p, 1 + p % 3);
+                        ++broker_faults["leader changes"];
+                      }});
+    }
+    if (real) {
+      // Faults only a real cluster has. They run on a thread of their own
+      // (kafka_plan below): restarting a node waits until it is registered
+      // again, and a rolling restart takes half a minute.
+      const auto kill_and_restart = [&](const std::string& what, std::function<int()> which) {
+        return [&, what, which] {
+          const int node = which();
+          log("kafka: SIGKILL of node " + std::to_string(node) + ", " + what);
+          real->kill(node);
+          ++broker_faults[what + " killed"];
+          std::this_thread::sleep_for(8s);  // the outage's length, not synchronisation
+          real->start(node);
+          log("kafka: node " + std::to_string(node) + " running again");
+        };
+      };
+      kafka_plan.push_back({at(0.14), "", kill_and_restart("the leader of transitions.bot/0", [&] {
+                                        return real->leader(kTopics[0], 0);
+                                      })});
+      kafka_plan.push_back({at(0.34), "", kill_and_restart("the group coordinator", [&] {
+                                        return real->coordinator(group);
+                                      })});
+      kafka_plan.push_back({at(0.58), "", kill_and_restart("the active controller", [&] {
+                                        return real->controller();
+                                      })});
+      kafka_plan.push_back({at(0.70), "", [&] {
+                              // Past the group's session timeout (6 s) and the broker's
+                              // own (9 s): the cluster fences the node and moves what it led.
+                              const int node = real->coordinator(group);
+                              log("kafka: node " + std::to_string(node) + ", the group coordinator, paused (SIGSTOP) for 15 s");
+                              real->pause(node);
+                              ++broker_faults["coordinator paused past the session timeout"];
+                              std::this_thread::sleep_for(15s);  // the fault's length
+                              real->resume(node);
+                              log("kafka: node " + std::to_string(node) + " resumed (SIGCONT)");
+                            }});
+      kafka_plan.push_back({at(0.82), "", [&] {
+                              log("kafka: rolling restart of all " + std::to_string(RealKafka::kNodes) + " nodes");
+                              for (int node = 1; node <= RealKafka::kNodes; ++node) {
+                                real->stop(node);
+                                real->start(node);
+                              }
+                              ++broker_faults["rolling restarts"];
+                              log("kafka: rolling restart done");
+                            }});
+    }
   }
-  std::sort(plan.begin(), plan.end(), [](const Action& x, const Action& y) { return x.when < y.when; });
+  const auto by_time = [](const Action& x, const Action& y) { return x.when < y.when; };
+  std::sort(plan.begin(), plan.end(), by_time);
+  std::sort(kafka_plan.begin(), kafka_plan.end(), by_time);
+  // The real cluster's faults run beside the plan, one after the other. The
+  // first failure ends them and is reported once the plan is done.
+  std::exception_ptr kafka_failed;
+  std::jthread kafka_faults;
+  if (!kafka_plan.empty())
+    kafka_faults = std::jthread([&](std::stop_token st) {
+      try {
+        for (auto& step : kafka_plan) {
+          while (Clock::now() < step.when) {
+            if (st.stop_requested()) return;
+            std::this_thread::sleep_for(50ms);  // the schedule's clock
+          }
+          step.run();
+        }
+      } catch (...) {
+        kafka_failed = std::current_exception();
+      }
+    });
 
   // The database must come back whatever happens below.
   struct DbGuard {
@@ -959,6 +1161,9 @@ int run(const Options& o) {
   }
   direct.request_stop();
   direct.join();
+  if (kafka_faults.joinable()) kafka_faults.join();
+  if (kafka_failed) std::rethrow_exception(kafka_failed);
+  if (real) real->restore();
   log("producers done; waiting for every event to have an outcome");
 
   // Catching up: every input event has an outcome and every dead letter is on its topic.
@@ -1060,8 +1265,14 @@ int run(const Options& o) {
   std::cout << "kills: " << kills << " (SIGKILL, then restart)\n";
   std::cout << "database restarts: " << db_restarts << (o.pgctl.empty() ? " (--pgctl none)" : " (fast shutdown, start)")
             << "\n";
-  std::cout << "broker faults: " << broker_faults
-            << " (request errors on Fetch, OffsetCommit and Produce; 2 leader changes; a broker down and up)\n";
+  int broker_total = 0;
+  std::string broker_kinds;
+  for (const auto& [kind, count] : broker_faults) {
+    broker_total += count;
+    broker_kinds += (broker_kinds.empty() ? "" : "; ") + kind + " " + std::to_string(count);
+  }
+  std::cout << "broker faults (" << (real ? "real Kafka, 3 nodes" : "development broker") << "): " << broker_total
+            << (broker_kinds.empty() ? "" : " (" + broker_kinds + ")") << "\n";
   std::cout << "rebalances: " << (joins + leaves + kills) << " (second worker joined " << joins << ", left " << leaves
             << "; " << kills << " restarts after a kill)\n";
   std::cout << "worker crashes: " << crashes << "\n\n";
