@@ -48,5 +48,6 @@ int cmd_broker(Args& args);
 int cmd_emit(Args& args);
 int cmd_dlq(Args& args);
 int cmd_verify(Args& args);
+int cmd_topics(Args& args);
 
 }  // namespace lockstep::cli

@@ -23,6 +23,9 @@ commands:
   emit --topic T [FILE|-]     produce events from JSON lines
   dlq list|show ID|replay ID...|discard ID... --note TEXT|drain
                               dead-letter operations
+  topics check|ensure [--brokers B] [--timeout-ms N]
+                              the configured topics: which exist (check), create
+                              the missing ones from kafka.new_topics (ensure)
   verify [--no-kafka] [--brokers B] [--database-url U] [--timeout-ms N]
                               check the invariants (one line each; exit 1 on
                               any violation)
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
     if (cmd == "emit") return cmd_emit(args);
     if (cmd == "dlq") return cmd_dlq(args);
     if (cmd == "verify") return cmd_verify(args);
+    if (cmd == "topics") return cmd_topics(args);
     std::cerr << "lockstep: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
   } catch (const ConfigError& e) {

@@ -115,6 +115,10 @@ TEST(ShippedConfig, ParsesToTheStructDefaults) {
   EXPECT_EQ(c.kafka.dead_letter_topic, "transitions.dlq");
   EXPECT_EQ(c.kafka.outcome_topic, "");
   EXPECT_TRUE(c.kafka.properties.empty());
+  EXPECT_EQ(c.kafka.new_topics.partitions, 8);
+  EXPECT_EQ(c.kafka.new_topics.partitions, d.kafka.new_topics.partitions);
+  EXPECT_EQ(c.kafka.new_topics.replication_factor, -1);
+  EXPECT_TRUE(c.kafka.new_topics.configs.empty());
   EXPECT_EQ(c.database.url, "postgresql://localhost/lockstep");
   EXPECT_EQ(c.database.pool_size, d.database.pool_size);
   EXPECT_EQ(c.retry.max_attempts, 5);
@@ -315,6 +319,24 @@ TEST(Topics, Errors) {
   }
   expect_error(doc("kafka:\n  group_id: \"\"\n"), "kafka.group_id");
   expect_error(doc("kafka:\n  group_id: {a: b}\n"), "kafka.group_id");
+}
+
+TEST(Topics, NewTopics) {
+  const Config c = parse_config(
+      doc("kafka:\n  new_topics:\n    partitions: 12\n    replication_factor: 3\n"
+          "    configs: { min.insync.replicas: 2, retention.ms: \"604800000\" }\n"),
+      "t.yaml");
+  EXPECT_EQ(c.kafka.new_topics.partitions, 12);
+  EXPECT_EQ(c.kafka.new_topics.replication_factor, 3);
+  EXPECT_EQ(c.kafka.new_topics.configs,
+            (std::map<std::string, std::string>{{"min.insync.replicas", "2"}, {"retention.ms", "604800000"}}));
+  expect_error(doc("kafka:\n  new_topics: { partitions: 0 }\n"), "kafka.new_topics.partitions");
+  expect_error(doc("kafka:\n  new_topics: { partitions: many }\n"), "kafka.new_topics.partitions");
+  expect_error(doc("kafka:\n  new_topics: { replication_factor: 0 }\n"), "kafka.new_topics.replication_factor");
+  expect_error(doc("kafka:\n  new_topics: { replication_factor: -2 }\n"), "kafka.new_topics.replication_factor");
+  expect_error(doc("kafka:\n  new_topics: { replicas: 3 }\n"), "kafka.new_topics.replicas");
+  expect_error(doc("kafka:\n  new_topics: { configs: { retention.ms: [1] } }\n"),
+               "kafka.new_topics.configs.retention.ms");
 }
 
 // ------------------------------------------------------------ strictness

@@ -94,6 +94,45 @@ TEST(EndToEnd, BadConfigExitsTwoNamingTheKey) {
 // Secrets come from the environment and files and never reach the logs (at
 // debug level), /metrics or dead-letter messages; payload values never reach
 // the logs or /metrics (dead-letter messages carry the event, by contract).
+// A configured topic the cluster does not have is named at start-up (with the
+// command that creates it), not waited for in silence, and the worker carries
+// on with the topics that exist. Here the dead-letter topic: the development
+// broker creates a missing input topic as soon as a consumer subscribes to it,
+// so the input case is tested on a real Kafka (topics_cli_test).
+TEST(EndToEnd, AMissingTopicIsNamedAtStartUp) {
+  WorkerSetup setup("missing-topic-");
+  {
+    std::ifstream in(setup.cfg_path);
+    std::string y((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string dlq = "dead_letter_topic: transitions.dlq";
+    ASSERT_NE(y.find(dlq), std::string::npos);
+    y.replace(y.find(dlq), dlq.size(), "dead_letter_topic: transitions.nowhere");
+    std::ofstream(setup.cfg_path) << y;
+  }
+  const std::string log = setup.dir.path + "/worker.log";
+  auto w = start_worker(setup.cfg_path, log);
+  const auto said = [&](const std::string& text) { return read_file(log).find(text) != std::string::npos; };
+  EXPECT_TRUE(poll_until(30s, [&] {
+    return said("the dead-letter topic transitions.nowhere does not exist on the cluster: dead letters are kept in "
+                "the table but not published until it is created (`lockstep topics ensure` creates every "
+                "configured topic");
+  })) << read_file(log);
+  EXPECT_FALSE(said("topic transitions.bot does not exist")) << read_file(log);
+
+  // The topics that exist are consumed meanwhile.
+  {
+    Producer p(setup.broker.bootstrap(), {});
+    OutMessage m{"transitions.bot", std::string("membership:m1"),
+                 R"({"event_id":"m-1","aggregate_type":"membership","aggregate_id":"m1","transition":"join"})", {}};
+    for (const auto& d : p.send({m}, 10s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  }
+  EXPECT_TRUE(poll_until(30s, [&] {
+    return count(setup.db, "SELECT count(*) FROM processed_events WHERE event_id = 'm-1'") == 1;
+  })) << read_file(log);
+  w->signal(SIGTERM);
+  EXPECT_EQ(w->wait(20s), 0) << read_file(log);
+}
+
 TEST(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
   TempDir dir;
   BrokerProcess broker(dir.path + "/broker.log");

@@ -250,7 +250,8 @@ bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(
 // ---------------------------------------------------------------- sections
 
 void parse_kafka(const YAML::Node& n, KafkaConfig& k) {
-  static constexpr auto kKeys = {"brokers", "group_id", "topics", "dead_letter_topic", "outcome_topic", "properties"};
+  static constexpr auto kKeys = {"brokers",       "group_id",   "topics",    "dead_letter_topic",
+                                 "outcome_topic", "properties", "new_topics"};
   for (const auto& [name, v] : entries(n, "kafka")) {
     const std::string key = "kafka." + name;
     if (name == "brokers") {
@@ -322,6 +323,27 @@ void parse_kafka(const YAML::Node& n, KafkaConfig& k) {
         props[pname] = pv.Scalar();
       }
       k.properties = std::move(props);
+    } else if (name == "new_topics") {
+      static constexpr auto kTopicKeys = {"partitions", "replication_factor", "configs"};
+      for (const auto& [f, fv] : entries(v, key)) {
+        const std::string fkey = key + "." + f;
+        if (f == "partitions") {
+          k.new_topics.partitions = get_int32(fv, fkey, 1, 100000);
+        } else if (f == "replication_factor") {
+          k.new_topics.replication_factor = get_int32(fv, fkey, -1, 32767);
+          if (k.new_topics.replication_factor == 0) fail(fkey, "must be -1 (the broker's default) or 1..32767 (got 0)");
+        } else if (f == "configs") {
+          std::map<std::string, std::string> configs;
+          for (const auto& [cname, cv] : entries(fv, fkey)) {
+            if (blank(cname)) fail(fkey, "config names must not be empty");
+            if (!cv.IsScalar()) fail(fkey + "." + cname, "must be a string, number or boolean");
+            configs[cname] = cv.Scalar();
+          }
+          k.new_topics.configs = std::move(configs);
+        } else {
+          unknown_key(fkey, kTopicKeys);
+        }
+      }
     } else {
       unknown_key(key, kKeys);
     }

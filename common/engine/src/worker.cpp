@@ -14,6 +14,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "lockstep/backoff.hpp"
@@ -774,6 +775,49 @@ struct Worker::Impl {
     }
   }
 
+  // Says which configured topics the cluster does not have: at start-up, and
+  // every 30 s until each exists (then says that too). Without it a worker
+  // subscribed to a missing topic waits without a word: librdkafka only
+  // retries its metadata. The cluster not answering is the lag probe's to
+  // report, not this check's.
+  Waker topic_waker;
+  void topic_watch_loop() {
+    std::vector<std::pair<std::string, std::string>> wanted;  // topic, what it is for
+    for (const auto& t : cfg.kafka.topics) wanted.push_back({t.topic, "input"});
+    wanted.push_back({cfg.kafka.dead_letter_topic, "dead-letter"});
+    if (!cfg.kafka.outcome_topic.empty()) wanted.push_back({cfg.kafka.outcome_topic, "outcome"});
+    std::vector<std::string> names;
+    for (const auto& [topic, role] : wanted) names.push_back(topic);
+    std::set<std::string> reported;  // missing, and said so
+    std::unique_ptr<Admin> admin;
+    while (!stopping) {
+      try {
+        if (!admin) admin = std::make_unique<Admin>(cfg.kafka.brokers, cfg.kafka.properties);
+        const auto described = admin->describe(names, milliseconds(3000));
+        bool all = true;
+        for (std::size_t i = 0; i < wanted.size(); ++i) {
+          const auto& [topic, role] = wanted[i];
+          if (described[i].exists) {
+            if (reported.erase(topic)) spdlog::info("kafka: the {} topic {} exists now", role, topic);
+            continue;
+          }
+          all = false;
+          if (!reported.insert(topic).second) continue;
+          spdlog::error("kafka: the {} topic {} does not exist on the cluster: {} until it is created "
+                        "(`lockstep topics ensure` creates every configured topic; checked again every 30 s)",
+                        role, topic,
+                        role == "input"         ? "nothing is consumed from it"
+                        : role == "dead-letter" ? "dead letters are kept in the table but not published"
+                                                : "outcome messages cannot be published, so events wait");
+        }
+        if (all) return;
+      } catch (const KafkaError& e) {
+        spdlog::debug("kafka: configured topics not checked: {}", e.what());
+      }
+      topic_waker.wait_for(milliseconds(30000));
+    }
+  }
+
   // The paused partitions and why, for lockstep_partition_paused.
   void publish_pause_state(const std::vector<TopicPartition>& assignment, const std::string& reason) {
     fetching_paused = !reason.empty();
@@ -808,6 +852,7 @@ struct Worker::Impl {
     threads.emplace_back([this] { committer_loop(); });
     threads.emplace_back([this] { watchdog_loop(); });
     threads.emplace_back([this] { lag_loop(); });
+    threads.emplace_back([this] { topic_watch_loop(); });
 
     spdlog::info("worker started: group {}, topics {}, {} executors, batch {}{}", cfg.kafka.group_id,
                  fmt::join(topics, ","), executors, cfg.naive ? 1 : cfg.batch.max_events,
@@ -903,6 +948,7 @@ struct Worker::Impl {
     commit_waker.kick();
     watchdog_waker.kick();
     lag_waker.kick();
+    topic_waker.kick();
     // Calls still waiting on the database now are abandoned: cut their
     // connections (the server rolls their transactions back; the events are
     // re-read on the next start) so that the threads can be joined in time.

@@ -30,6 +30,8 @@ std::string unique_suffix() {
   return std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + std::to_string(rd() % 100000);
 }
 
+std::optional<std::string> real_kafka_brokers() { return env("LOCKSTEP_TEST_KAFKA_BROKERS"); }
+
 std::string bin_dir() { return LOCKSTEP_BIN_DIR; }
 std::string source_dir() { return LOCKSTEP_SOURCE_DIR; }
 

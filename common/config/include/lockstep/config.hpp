@@ -31,6 +31,13 @@ struct InputTopic {
   std::string source;  // e.g. "bot" for transitions.bot
 };
 
+// What `lockstep topics ensure` creates when a configured topic is missing.
+struct NewTopicsConfig {
+  int partitions = 8;
+  int replication_factor = -1;  // -1: the broker's default.replication.factor
+  std::map<std::string, std::string> configs;  // topic configs, e.g. min.insync.replicas
+};
+
 struct KafkaConfig {
   std::string brokers = "localhost:9092";
   std::string group_id = "lockstep";
@@ -38,6 +45,7 @@ struct KafkaConfig {
   std::string dead_letter_topic = "transitions.dlq";
   std::string outcome_topic;  // empty = off
   std::map<std::string, std::string> properties;  // passed to librdkafka as-is
+  NewTopicsConfig new_topics;
 };
 
 struct DatabaseConfig {

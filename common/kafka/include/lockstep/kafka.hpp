@@ -171,6 +171,53 @@ class TopicTail {
   std::unique_ptr<Impl> impl_;
 };
 
+// A topic as the cluster describes it.
+struct TopicDescription {
+  std::string name;
+  bool exists = false;
+  int partitions = 0;
+  int replication_factor = 0;  // replicas of its first partition
+};
+
+// A topic to create: partitions and replication factor -1 take the broker's
+// defaults (num.partitions, default.replication.factor).
+struct NewTopic {
+  std::string name;
+  int partitions = -1;
+  int replication_factor = -1;
+  std::map<std::string, std::string> configs;  // topic configs, e.g. min.insync.replicas
+};
+
+// One config of a topic as the broker reports it.
+struct TopicConfigValue {
+  std::string value;
+  bool is_default = true;  // the broker's (or the cluster's) default, not set on the topic
+};
+
+// Topic administration: cluster metadata and librdkafka's Admin API
+// (CreateTopics, DescribeConfigs; a real broker answers both, the development
+// broker only metadata). Each call waits at most its timeout and throws
+// KafkaError when the cluster does not answer by then.
+class Admin {
+ public:
+  Admin(const std::string& brokers, const KafkaProps& props);
+  ~Admin();
+  Admin(const Admin&) = delete;
+  Admin& operator=(const Admin&) = delete;
+
+  // Each of `topics`, in order: whether it exists, its partitions and replication factor.
+  std::vector<TopicDescription> describe(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+  // Creates the topics; per topic, in order, "" on success or the broker's error
+  // (e.g. "Topic 'x' already exists.").
+  std::vector<std::string> create(const std::vector<NewTopic>& topics, std::chrono::milliseconds timeout);
+  // Every config of an existing topic (name -> value), as the broker reports it.
+  std::map<std::string, TopicConfigValue> configs(const std::string& topic, std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // librdkafka's in-process mock cluster (a real Kafka protocol endpoint on loopback).
 class MockCluster {
  public:

@@ -18,6 +18,12 @@ std::optional<std::string> env(const char* name);
 // A unique suffix for names (databases, topics, groups) in this test process.
 std::string unique_suffix();
 
+// The bootstrap list of a real Apache Kafka for the tests labelled
+// kafka-real (LOCKSTEP_TEST_KAFKA_BROKERS; scripts/test starts one node with
+// scripts/kafka), or nullopt when none is given: such a test then skips
+// (GTEST_SKIP, saying why); scripts/test fails its own "kafka" stage instead.
+std::optional<std::string> real_kafka_brokers();
+
 // Directory of the built binaries (build/bin) and the source tree.
 std::string bin_dir();
 std::string source_dir();

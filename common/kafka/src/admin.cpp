@@ -1,0 +1,173 @@
+// Topic administration through librdkafka's C Admin API (the C++ API has none).
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "common.hpp"
+
+namespace lockstep {
+using namespace kafka_detail;
+
+namespace {
+
+// RAII for the C objects of one Admin request.
+struct QueueDel {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+struct EventDel {
+  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
+};
+struct OptionsDel {
+  void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
+};
+struct NewTopicDel {
+  void operator()(rd_kafka_NewTopic_t* t) const { rd_kafka_NewTopic_destroy(t); }
+};
+struct ResourceDel {
+  void operator()(rd_kafka_ConfigResource_t* r) const { rd_kafka_ConfigResource_destroy(r); }
+};
+struct MetadataDel {
+  void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
+};
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDel>;
+using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDel>;
+using OptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDel>;
+
+int clamp_ms(std::chrono::milliseconds t) { return static_cast<int>(std::clamp<long long>(t.count(), 1, 3600000)); }
+
+// Options carrying `timeout` as the request's and the operation's timeout.
+OptionsPtr options(rd_kafka_t* rk, rd_kafka_admin_op_t op, std::chrono::milliseconds timeout) {
+  OptionsPtr o(rd_kafka_AdminOptions_new(rk, op));
+  char err[256];
+  if (rd_kafka_AdminOptions_set_request_timeout(o.get(), clamp_ms(timeout), err, sizeof err) ||
+      (op == RD_KAFKA_ADMIN_OP_CREATETOPICS &&
+       rd_kafka_AdminOptions_set_operation_timeout(o.get(), clamp_ms(timeout), err, sizeof err)))
+    throw KafkaError(std::string("admin options: ") + err);
+  return o;
+}
+
+// Waits for the result event of a request sent to `q`; throws on a request-level error.
+EventPtr result(rd_kafka_queue_t* q, std::chrono::milliseconds timeout, const char* what) {
+  // The request itself times out at `timeout`; the extra second lets its
+  // timeout event arrive instead of our own.
+  EventPtr ev(rd_kafka_queue_poll(q, clamp_ms(timeout) + 1000));
+  if (!ev) throw KafkaError(std::string(what) + ": no answer from the cluster");
+  if (rd_kafka_event_error(ev.get()))
+    throw KafkaError(std::string(what) + ": " + rd_kafka_event_error_string(ev.get()));
+  return ev;
+}
+
+}  // namespace
+
+struct Admin::Impl : public RdKafka::EventCb {
+  std::unique_ptr<RdKafka::Producer> handle;  // owns the rd_kafka_t the C API works on
+  rd_kafka_t* rk() const { return handle->c_ptr(); }
+  // librdkafka's own log lines go to the process's log, not raw to stderr;
+  // its errors (a broker down) show as the calls' exceptions.
+  void event_cb(RdKafka::Event& e) override {
+    if (e.type() == RdKafka::Event::EVENT_LOG) spdlog::debug("kafka: {} {}", e.fac(), e.str());
+  }
+};
+
+Admin::Admin(const std::string& brokers, const KafkaProps& props) : impl_(std::make_unique<Impl>()) {
+  auto conf = make_conf(brokers, props);
+  std::string err;
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK)
+    throw KafkaError("event_cb: " + err);
+  impl_->handle.reset(RdKafka::Producer::create(conf.get(), err));
+  if (!impl_->handle) throw KafkaError("admin client: " + err);
+}
+
+Admin::~Admin() = default;
+
+std::vector<TopicDescription> Admin::describe(const std::vector<std::string>& topics,
+                                              std::chrono::milliseconds timeout) {
+  // Metadata of all topics: asking for named topics could create them on a
+  // broker with auto.create.topics.enable.
+  const rd_kafka_metadata_t* raw = nullptr;
+  const auto err = rd_kafka_metadata(impl_->rk(), 1, nullptr, &raw, clamp_ms(timeout));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw KafkaError(std::string("metadata: ") + rd_kafka_err2str(err));
+  const std::unique_ptr<const rd_kafka_metadata_t, MetadataDel> md(raw);
+  std::vector<TopicDescription> out;
+  for (const auto& name : topics) {
+    TopicDescription d;
+    d.name = name;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      const auto& t = md->topics[i];
+      if (name != t.topic || t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) continue;
+      d.exists = true;
+      d.partitions = t.partition_cnt;
+      for (int p = 0; p < t.partition_cnt; ++p)
+        if (t.partitions[p].id == 0) d.replication_factor = t.partitions[p].replica_cnt;
+    }
+    out.push_back(d);
+  }
+  return out;
+}
+
+std::vector<std::string> Admin::create(const std::vector<NewTopic>& topics, std::chrono::milliseconds timeout) {
+  if (topics.empty()) return {};
+  std::vector<std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDel>> owned;
+  std::vector<rd_kafka_NewTopic_t*> raw;
+  char err[512];
+  for (const auto& t : topics) {
+    owned.emplace_back(rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, t.replication_factor, err, sizeof err));
+    if (!owned.back()) throw KafkaError("topic " + t.name + ": " + err);
+    for (const auto& [k, v] : t.configs)
+      if (const auto e = rd_kafka_NewTopic_set_config(owned.back().get(), k.c_str(), v.c_str()))
+        throw KafkaError("topic " + t.name + ", config " + k + ": " + rd_kafka_err2str(e));
+    raw.push_back(owned.back().get());
+  }
+  const QueuePtr q(rd_kafka_queue_new(impl_->rk()));
+  const auto opts = options(impl_->rk(), RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout);
+  rd_kafka_CreateTopics(impl_->rk(), raw.data(), raw.size(), opts.get(), q.get());
+  const auto ev = result(q.get(), timeout, "create topics");
+  const auto* res = rd_kafka_event_CreateTopics_result(ev.get());
+  if (!res) throw KafkaError("create topics: unexpected answer");
+  size_t n = 0;
+  const auto* results = rd_kafka_CreateTopics_result_topics(res, &n);
+  std::vector<std::string> out(topics.size());
+  for (size_t i = 0; i < n; ++i) {
+    const std::string name = rd_kafka_topic_result_name(results[i]);
+    const auto e = rd_kafka_topic_result_error(results[i]);
+    const char* text = rd_kafka_topic_result_error_string(results[i]);
+    for (size_t j = 0; j < topics.size(); ++j)
+      if (topics[j].name == name && e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        out[j] = text && *text ? text : rd_kafka_err2str(e);
+  }
+  return out;
+}
+
+std::map<std::string, TopicConfigValue> Admin::configs(const std::string& topic, std::chrono::milliseconds timeout) {
+  std::unique_ptr<rd_kafka_ConfigResource_t, ResourceDel> resource(
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
+  rd_kafka_ConfigResource_t* raw = resource.get();
+  const QueuePtr q(rd_kafka_queue_new(impl_->rk()));
+  const auto opts = options(impl_->rk(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout);
+  rd_kafka_DescribeConfigs(impl_->rk(), &raw, 1, opts.get(), q.get());
+  const std::string what = "describe configs of " + topic;
+  const auto ev = result(q.get(), timeout, what.c_str());
+  const auto* res = rd_kafka_event_DescribeConfigs_result(ev.get());
+  if (!res) throw KafkaError(what + ": unexpected answer");
+  size_t n = 0;
+  const auto* resources = rd_kafka_DescribeConfigs_result_resources(res, &n);
+  std::map<std::string, TopicConfigValue> out;
+  for (size_t i = 0; i < n; ++i) {
+    if (const auto e = rd_kafka_ConfigResource_error(resources[i])) {
+      const char* text = rd_kafka_ConfigResource_error_string(resources[i]);
+      throw KafkaError(what + ": " + (text && *text ? text : rd_kafka_err2str(e)));
+    }
+    size_t m = 0;
+    const auto* entries = rd_kafka_ConfigResource_configs(resources[i], &m);
+    for (size_t j = 0; j < m; ++j) {
+      const char* value = rd_kafka_ConfigEntry_value(entries[j]);
+      out[rd_kafka_ConfigEntry_name(entries[j])] = {value ? value : "",
+                                                     rd_kafka_ConfigEntry_is_default(entries[j]) != 0};
+    }
+  }
+  return out;
+}
+
+}  // namespace lockstep

@@ -1,0 +1,81 @@
+// Topic administration against a real Apache Kafka (label kafka-real): the
+// development broker answers metadata but neither CreateTopics nor
+// DescribeConfigs.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "lockstep/kafka.hpp"
+#include "lockstep/test/support.hpp"
+
+namespace lockstep {
+namespace {
+
+using namespace std::chrono_literals;
+
+class AdminTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto b = test::real_kafka_brokers();
+    if (!b) GTEST_SKIP() << "no real Kafka: set LOCKSTEP_TEST_KAFKA_BROKERS (scripts/test does)";
+    brokers = *b;
+  }
+  std::string brokers;
+  const std::string prefix = "admin-" + test::unique_suffix() + "-";
+};
+
+TEST_F(AdminTest, CreatesDescribesAndReadsTheConfigsOfTopics) {
+  Admin admin(brokers, {});
+  const std::string a = prefix + "a", b = prefix + "b", missing = prefix + "missing";
+  const auto errors = admin.create({{a, 3, 1, {{"retention.ms", "3600000"}}}, {b, -1, -1, {}}}, 30s);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0], "");
+  EXPECT_EQ(errors[1], "");
+
+  std::vector<TopicDescription> d;
+  ASSERT_TRUE(test::poll_until(30s, [&] {
+    d = admin.describe({a, missing, b}, 10s);
+    return d[0].exists && d[2].exists;
+  })) << "the new topics never showed in the metadata";
+  EXPECT_EQ(d[0].name, a);
+  EXPECT_EQ(d[0].partitions, 3);
+  EXPECT_EQ(d[0].replication_factor, 1);
+  EXPECT_FALSE(d[1].exists);
+  EXPECT_EQ(d[1].name, missing);
+  EXPECT_GE(d[2].partitions, 1);  // the broker's num.partitions
+
+  const auto configs = admin.configs(a, 30s);
+  ASSERT_TRUE(configs.count("retention.ms"));
+  EXPECT_EQ(configs.at("retention.ms").value, "3600000");
+  EXPECT_FALSE(configs.at("retention.ms").is_default);
+  ASSERT_TRUE(configs.count("max.message.bytes"));
+  EXPECT_GT(std::stoll(configs.at("max.message.bytes").value), 0);
+
+  // Creating an existing topic is the broker's error, per topic; nothing changes.
+  const auto again = admin.create({{a, 5, 1, {}}}, 30s);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_NE(again[0].find("already exists"), std::string::npos) << again[0];
+  EXPECT_EQ(admin.describe({a}, 10s)[0].partitions, 3);
+}
+
+TEST_F(AdminTest, ABadRequestIsTheBrokersErrorNotAnException) {
+  Admin admin(brokers, {});
+  // More replicas than the cluster has nodes.
+  const auto errors = admin.create({{prefix + "rf100", 1, 100, {}}}, 30s);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0], "");
+  EXPECT_THROW(admin.configs(prefix + "missing", 10s), KafkaError);
+}
+
+TEST(AdminNoBroker, ACallWithoutAnAnswerThrowsWithinItsTimeout) {
+  // Nothing listens on this port.
+  const int port = test::free_port();
+  Admin admin("127.0.0.1:" + std::to_string(port), {});
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(admin.describe({"t"}, 2s), KafkaError);
+  EXPECT_THROW(admin.create({{"t", 1, 1, {}}}, 2s), KafkaError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+}
+
+}  // namespace
+}  // namespace lockstep

@@ -1,0 +1,160 @@
+// `lockstep topics check|ensure` through the binary against a real Apache
+// Kafka (label kafka-real; the development broker cannot create topics).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "lockstep/kafka.hpp"
+#include "lockstep/test/support.hpp"
+
+namespace lockstep {
+namespace {
+
+using namespace std::chrono_literals;
+using test::bin_dir;
+using test::Process;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct CliRun {
+  int exit = -1;
+  std::string out;  // stdout, lines joined with '\n'
+  std::string err;
+};
+
+class TopicsCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto b = test::real_kafka_brokers();
+    if (!b) GTEST_SKIP() << "no real Kafka: set LOCKSTEP_TEST_KAFKA_BROKERS (scripts/test does)";
+    brokers = *b;
+    dir = std::filesystem::temp_directory_path() / ("lockstep-topics-" + test::unique_suffix());
+    std::filesystem::create_directories(dir);
+    config = (dir / "lockstep.yaml").string();
+    // The shipped configuration with this test's own topics.
+    std::string y = slurp(test::source_dir() + "/config/lockstep.yaml");
+    const auto set = [&](const std::string& from, const std::string& to) {
+      const auto at = y.find(from);
+      ASSERT_NE(at, std::string::npos) << "the shipped config has no '" << from << "'";
+      y.replace(at, from.size(), to);
+    };
+    set("    transitions.bot: bot\n    transitions.api: api\n", "    " + p + "bot: bot\n    " + p + "api: api\n");
+    set("dead_letter_topic: transitions.dlq", "dead_letter_topic: " + p + "dlq");
+    set("outcome_topic: \"\"", "outcome_topic: " + p + "out");
+    set("    partitions: 8\n", "    partitions: 4\n");
+    set("    replication_factor: -1\n", "    replication_factor: 1\n");
+    set("    configs: {}\n", "    configs: { retention.ms: 7200000 }\n");
+    std::ofstream(config) << y;
+  }
+  void TearDown() override {
+    if (!dir.empty()) std::filesystem::remove_all(dir);
+  }
+
+  CliRun topics(const std::string& what) {
+    const std::string err_path = (dir / ("cli-" + std::to_string(++runs) + ".err")).string();
+    Process proc({bin_dir() + "/lockstep", "topics", what, "--config", config, "--brokers", brokers},
+                 {{"LOCKSTEP_KAFKA_BROKERS", ""}, {"LOCKSTEP_LOG_LEVEL", "warn"}}, err_path);
+    CliRun r;
+    while (auto line = proc.read_line(90s)) r.out += *line + "\n";
+    r.exit = proc.wait(30s).value_or(-1);
+    r.err = slurp(err_path);
+    return r;
+  }
+
+  std::string brokers;
+  std::filesystem::path dir;
+  std::string config;
+  const std::string p = "cli-" + test::unique_suffix() + ".";
+  int runs = 0;
+};
+
+TEST_F(TopicsCliTest, CheckSaysWhatIsMissingEnsureCreatesItAndNeverChangesAnExistingTopic) {
+  // The api topic exists already, smaller than configured.
+  Admin admin(brokers, {});
+  ASSERT_EQ(admin.create({{p + "api", 2, 1, {}}}, 30s), std::vector<std::string>{""});
+  ASSERT_TRUE(test::poll_until(30s, [&] { return admin.describe({p + "api"}, 10s)[0].exists; }));
+
+  auto r = topics("check");
+  EXPECT_EQ(r.exit, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find(p + "bot (input): missing\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(p + "api (input): exists, 2 partitions, replication factor 1; differs from "
+                               "kafka.new_topics: partitions 2 (configured 4)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(p + "dlq (dead-letter): missing\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(p + "out (outcome): missing\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3 configured topic(s) missing: `lockstep topics ensure` creates them"), std::string::npos)
+      << r.out;
+  // check created nothing.
+  EXPECT_FALSE(admin.describe({p + "bot"}, 10s)[0].exists);
+
+  r = topics("ensure");
+  EXPECT_EQ(r.exit, 0) << r.out << r.err;
+  for (const char* t : {"bot (input)", "dlq (dead-letter)", "out (outcome)"})
+    EXPECT_NE(r.out.find(p + t + ": created, 4 partitions, replication factor 1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(p + "api (input): exists, 2 partitions, replication factor 1; differs from "
+                               "kafka.new_topics: partitions 2 (configured 4), retention.ms "),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("(not changed)"), std::string::npos) << r.out;
+
+  // The created topics carry the configured configs; the existing one kept its partitions.
+  EXPECT_EQ(admin.configs(p + "dlq", 30s).at("retention.ms").value, "7200000");
+  EXPECT_EQ(admin.describe({p + "api"}, 10s)[0].partitions, 2);
+
+  // Idempotent: a second ensure creates nothing and finds the new topics as configured.
+  r = topics("ensure");
+  EXPECT_EQ(r.exit, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("created"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(p + "bot (input): exists, 4 partitions, replication factor 1\n"), std::string::npos) << r.out;
+  r = topics("check");
+  EXPECT_EQ(r.exit, 0) << r.out << r.err;
+}
+
+// The worker names a missing input topic at start-up, and says when it
+// appears: a real broker, unlike the development one, does not create a topic
+// because a consumer subscribed to it.
+TEST_F(TopicsCliTest, TheWorkerNamesAMissingInputTopicAndSaysWhenItAppears) {
+  test::TestDb db;
+  const std::string log = (dir / "worker.log").string();
+  Process worker({bin_dir() + "/lockstep", "run", "--config", config, "--brokers", brokers, "--database-url",
+                  db.url(), "--metrics-listen", "127.0.0.1:" + std::to_string(test::free_port())},
+                 {{"LOCKSTEP_KAFKA_BROKERS", ""}, {"LOCKSTEP_KAFKA_GROUP_ID", "topics-" + test::unique_suffix()},
+                  {"LOCKSTEP_DATABASE_URL", ""}, {"LOCKSTEP_METRICS_LISTEN", ""}},
+                 log);
+  const auto said = [&](const std::string& text) { return slurp(log).find(text) != std::string::npos; };
+  EXPECT_TRUE(test::poll_until(30s, [&] {
+    return said("the input topic " + p + "bot does not exist on the cluster: nothing is consumed from it") &&
+           said("the outcome topic " + p + "out does not exist on the cluster");
+  }));
+  ASSERT_EQ(topics("ensure").exit, 0);
+  // Checked again every 30 s.
+  EXPECT_TRUE(test::poll_until(45s, [&] { return said("the input topic " + p + "bot exists now"); }));
+  worker.signal(SIGTERM);
+  EXPECT_EQ(worker.wait(30s), 0);
+  if (HasFailure()) ADD_FAILURE() << "worker log:\n" << slurp(log);
+}
+
+TEST_F(TopicsCliTest, AnUnreachableClusterIsAClearErrorNotAHang) {
+  const auto start = std::chrono::steady_clock::now();
+  brokers = "127.0.0.1:" + std::to_string(test::free_port());
+  const std::string err_path = (dir / "unreachable.err").string();
+  Process proc({bin_dir() + "/lockstep", "topics", "check", "--config", config, "--brokers", brokers, "--timeout-ms",
+                "2000"},
+               {{"LOCKSTEP_KAFKA_BROKERS", ""}, {"LOCKSTEP_LOG_LEVEL", "error"}}, err_path);
+  EXPECT_EQ(proc.wait(30s), 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);
+  const std::string err = slurp(err_path);
+  EXPECT_NE(err.find("lockstep topics: metadata:"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace lockstep

@@ -1,0 +1,139 @@
+// `lockstep topics check|ensure`: the configured topics on the cluster.
+#include <chrono>
+#include <map>
+#include <thread>
+#include <iostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "lockstep/kafka.hpp"
+
+namespace lockstep::cli {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: lockstep topics check|ensure [--config FILE] [--brokers B] [--timeout-ms N]\n"
+    "  check   says for every configured topic (input, dead-letter, outcome) whether it exists, with its\n"
+    "          partitions and replication factor and what differs from kafka.new_topics; exit 1 when one\n"
+    "          is missing\n"
+    "  ensure  creates the missing ones as kafka.new_topics says; never changes an existing topic (it\n"
+    "          reports what differs); exit 1 when one could not be created";
+
+struct Wanted {
+  std::string topic;
+  std::string role;  // "input", "dead-letter", "outcome"
+};
+
+std::vector<Wanted> configured(const KafkaConfig& k) {
+  std::vector<Wanted> out;
+  for (const auto& t : k.topics) out.push_back({t.topic, "input"});
+  out.push_back({k.dead_letter_topic, "dead-letter"});
+  if (!k.outcome_topic.empty()) out.push_back({k.outcome_topic, "outcome"});
+  return out;
+}
+
+// What differs between an existing topic and kafka.new_topics ("" when nothing).
+std::string differences(Admin& admin, const TopicDescription& d, const NewTopicsConfig& want,
+                        std::chrono::milliseconds timeout) {
+  std::vector<std::string> diffs;
+  if (d.partitions != want.partitions)
+    diffs.push_back("partitions " + std::to_string(d.partitions) + " (configured " + std::to_string(want.partitions) +
+                    ")");
+  if (want.replication_factor > 0 && d.replication_factor != want.replication_factor)
+    diffs.push_back("replication factor " + std::to_string(d.replication_factor) + " (configured " +
+                    std::to_string(want.replication_factor) + ")");
+  if (!want.configs.empty()) {
+    try {
+      const auto have = admin.configs(d.name, timeout);
+      for (const auto& [k, v] : want.configs) {
+        const auto it = have.find(k);
+        const std::string now = it == have.end() ? "unknown" : it->second.value;
+        if (now != v) diffs.push_back(k + " " + now + " (configured " + v + ")");
+      }
+    } catch (const KafkaError& e) {
+      diffs.push_back(std::string("configs not compared: ") + e.what());
+    }
+  }
+  std::string out;
+  for (const auto& s : diffs) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+std::string shape(const TopicDescription& d) {
+  return std::to_string(d.partitions) + " partition" + (d.partitions == 1 ? "" : "s") + ", replication factor " +
+         std::to_string(d.replication_factor);
+}
+
+}  // namespace
+
+int cmd_topics(Args& args) {
+  ConfigOverrides o;
+  o.brokers = args.option("--brokers");
+  const std::chrono::milliseconds timeout(
+      parse_int("--timeout-ms", args.option("--timeout-ms").value_or("30000"), 100, 3600 * 1000));
+  Config cfg = load(args, o);
+  const auto pos = args.positionals();
+  if (pos.size() != 1 || (pos[0] != "check" && pos[0] != "ensure")) throw UsageError(kUsage);
+  const bool ensure = pos[0] == "ensure";
+
+  Admin admin(cfg.kafka.brokers, cfg.kafka.properties);
+  const auto wanted = configured(cfg.kafka);
+  std::vector<std::string> names;
+  for (const auto& w : wanted) names.push_back(w.topic);
+  auto described = admin.describe(names, timeout);
+
+  std::vector<NewTopic> to_create;
+  std::set<std::string> created, failed;
+  std::map<std::string, std::string> create_error;
+  if (ensure) {
+    for (const auto& d : described)
+      if (!d.exists)
+        to_create.push_back({d.name, cfg.kafka.new_topics.partitions, cfg.kafka.new_topics.replication_factor,
+                             cfg.kafka.new_topics.configs});
+    const auto errors = admin.create(to_create, timeout);
+    for (std::size_t i = 0; i < to_create.size(); ++i) {
+      // Another `ensure` may have created it meanwhile: that is success too.
+      if (errors[i].empty() || errors[i].find("already exists") != std::string::npos) created.insert(to_create[i].name);
+      else create_error[to_create[i].name] = errors[i];
+    }
+    if (!to_create.empty()) {
+      // The new topics as the cluster now describes them (metadata may lag a moment).
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      for (;;) {
+        described = admin.describe(names, timeout);
+        bool all = true;
+        for (const auto& d : described)
+          if (created.count(d.name) && !d.exists) all = false;
+        if (all || std::chrono::steady_clock::now() >= deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling the cluster's metadata
+      }
+    }
+  }
+
+  int missing = 0;
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    const auto& d = described[i];
+    std::cout << d.name << " (" << wanted[i].role << "): ";
+    if (create_error.count(d.name)) {
+      std::cout << "missing; could not create it: " << create_error[d.name] << "\n";
+      ++missing;
+    } else if (!d.exists) {
+      std::cout << (created.count(d.name) ? "created, not visible yet" : "missing") << "\n";
+      ++missing;
+    } else if (created.count(d.name)) {
+      std::cout << "created, " << shape(d) << "\n";
+    } else {
+      const auto diff = differences(admin, d, cfg.kafka.new_topics, timeout);
+      std::cout << "exists, " << shape(d);
+      if (!diff.empty()) std::cout << "; differs from kafka.new_topics: " << diff << " (not changed)";
+      std::cout << "\n";
+    }
+  }
+  if (missing && !ensure)
+    std::cout << missing << " configured topic(s) missing: `lockstep topics ensure` creates them\n";
+  return missing ? 1 : 0;
+}
+
+}  // namespace lockstep::cli
