@@ -1,6 +1,7 @@
 // `lockstep topics check|ensure` through the binary against a real Apache
 // Kafka (label kafka-real; the development broker cannot create topics).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <filesystem>
@@ -141,6 +142,45 @@ TEST_F(TopicsCliTest, TheWorkerNamesAMissingInputTopicAndSaysWhenItAppears) {
   worker.signal(SIGTERM);
   EXPECT_EQ(worker.wait(30s), 0);
   if (HasFailure()) ADD_FAILURE() << "worker log:\n" << slurp(log);
+}
+
+// The dead-letter topic allows smaller messages than the producer
+// (max.message.bytes 100,000): a dead letter of a 150 kB event is published
+// trimmed, not refused by the broker and deferred forever.
+TEST_F(TopicsCliTest, ADeadLetterFitsTheDeadLetterTopicsOwnSizeLimit) {
+  Admin admin(brokers, {});
+  ASSERT_EQ(admin.create({{p + "dlq", 1, 1, {{"max.message.bytes", "100000"}}}}, 30s), std::vector<std::string>{""});
+  ASSERT_EQ(topics("ensure").exit, 0);
+  test::TestDb db;
+  const std::string log = (dir / "worker.log").string();
+  Process worker({bin_dir() + "/lockstep", "run", "--config", config, "--brokers", brokers, "--database-url",
+                  db.url(), "--metrics-listen", "127.0.0.1:" + std::to_string(test::free_port())},
+                 {{"LOCKSTEP_KAFKA_BROKERS", ""}, {"LOCKSTEP_KAFKA_GROUP_ID", "size-" + test::unique_suffix()},
+                  {"LOCKSTEP_DATABASE_URL", ""}, {"LOCKSTEP_METRICS_LISTEN", ""}},
+                 log);
+  // Not a legal first transition: dead-lettered with the whole event in the message.
+  const std::string id = "big-" + test::unique_suffix();
+  const std::string event = R"({"event_id":")" + id +
+                            R"(","aggregate_type":"membership","aggregate_id":"m1","transition":"activate",)"
+                            R"("payload":{"blob":")" +
+                            std::string(150000, 'x') + R"("}})";
+  {
+    Producer producer(brokers, {});
+    for (const auto& d : producer.send({{p + "bot", std::string("membership:m1"), event, {}}}, 30s))
+      ASSERT_TRUE(d.error.empty()) << d.error;
+  }
+  EXPECT_TRUE(test::poll_until(60s, [&] {
+    return db.scalar("SELECT count(*) FROM dead_letters WHERE event_id = '" + id + "' AND published_at IS NOT NULL") ==
+           "1";
+  })) << "the dead letter was not published; worker log:\n"
+      << slurp(log);
+  const auto msgs = read_topics(brokers, {}, {p + "dlq"}, 30s);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_LE(msgs[0].value.size(), 100000u);
+  EXPECT_NE(msgs[0].value.find(R"("trimmed":true)"), std::string::npos) << msgs[0].value.substr(0, 500);
+  EXPECT_NE(msgs[0].value.find(R"("event_id":")" + id + "\""), std::string::npos);
+  worker.signal(SIGTERM);
+  EXPECT_EQ(worker.wait(30s), 0) << slurp(log);
 }
 
 TEST_F(TopicsCliTest, AnUnreachableClusterIsAClearErrorNotAHang) {

@@ -332,12 +332,40 @@ struct Worker::Impl {
   }
 
   // ---- dead-letter relay ------------------------------------------------
+  // The largest dead-letter message the cluster takes: the producer's
+  // message.max.bytes, or the topic's max.message.bytes (the broker's own
+  // limit, which it applies to a record batch) when that is smaller. A
+  // broker that does not answer DescribeConfigs (the development broker)
+  // leaves the producer's.
+  std::size_t dead_letter_limit() {
+    std::size_t limit = max_message_bytes(cfg.kafka.properties);
+    try {
+      Admin admin(cfg.kafka.brokers, cfg.kafka.properties);
+      const auto configs = admin.configs(cfg.kafka.dead_letter_topic, milliseconds(5000));
+      if (const auto it = configs.find("max.message.bytes"); it != configs.end()) {
+        const auto topic_limit = static_cast<std::size_t>(std::stoull(it->second.value));
+        if (topic_limit < limit) {
+          spdlog::info("dead-letter messages are kept under {} bytes, the max.message.bytes of topic {}",
+                       topic_limit, cfg.kafka.dead_letter_topic);
+          limit = topic_limit;
+        }
+      }
+    } catch (const std::exception& e) {
+      spdlog::debug("the dead-letter topic's max.message.bytes is not known ({}): messages are kept under "
+                    "the producer's message.max.bytes, {} bytes",
+                    e.what(), limit);
+    }
+    return limit;
+  }
+
   void relay_loop(DbSlot& slot) {
     // The relay waits for delivery reports up to the producer's message timeout,
     // so that a message it gave up on is not delivered behind its back (which
     // would publish it twice); shutdown cuts the wait short.
-    DeadLetterRelay relay(*producer, cfg.kafka.dead_letter_topic, metrics.get(),
-                          max_message_bytes(cfg.kafka.properties), producer_timeout() + milliseconds(2000));
+    DeadLetterRelay relay(*producer, cfg.kafka.dead_letter_topic, metrics.get(), dead_letter_limit(),
+                          producer_timeout() + milliseconds(2000));
+    // A refusal can mean the topic's limit changed: read it again, at most once a minute.
+    auto limit_read_at = Clock::now();
     Backoff infra(milliseconds(100), milliseconds(5000));
     std::mt19937_64 rng(std::random_device{}());
     int failures = 0;
@@ -385,6 +413,10 @@ struct Worker::Impl {
         relay_ok = true;
         failures = 0;
         more = pass.selected == 100;
+        if (pass.deferred > 0 && Clock::now() - limit_read_at >= milliseconds(60000)) {
+          relay.set_max_bytes(dead_letter_limit());
+          limit_read_at = Clock::now();
+        }
       } catch (const TransientStoreError& e) {
         slot_reset(slot);
         db_ok = false;

@@ -79,6 +79,8 @@ class DeadLetterRelay {
   // when the wait for the broker begins (true) and ends (false).
   Pass run_once(Store& store, std::size_t limit = 100, const std::atomic<bool>* abort = nullptr,
                 const std::function<void(bool)>& publishing = {});
+  // The largest message the next passes build (see dead_letter_message).
+  void set_max_bytes(std::size_t max_bytes) { max_bytes_ = max_bytes; }
 
  private:
   Producer& producer_;
