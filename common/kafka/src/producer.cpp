@@ -1,7 +1,11 @@
 #include <spdlog/spdlog.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
+#include <utility>
 
 #include "common.hpp"
 
@@ -45,9 +49,63 @@ class DrCb : public RdKafka::DeliveryReportCb {
 };
 }  // namespace
 
-struct Producer::Impl {
+// A fatal error (e.g. librdkafka 2.0's idempotent producer losing its
+// sequence numbers after requests timed out during a broker outage:
+// OUT_OF_ORDER_SEQUENCE_NUMBER) makes a producer refuse every message for
+// ever. It is then replaced by a fresh one: what the old one still held is
+// reported as not delivered, so callers send it again (at-least-once, as
+// after a crash). Readers use the current handle under a shared lock; the
+// swap takes it exclusively and only for the pointer exchange.
+struct Producer::Impl : public RdKafka::EventCb {
   DrCb dr;
-  std::unique_ptr<RdKafka::Producer> producer;
+  std::unique_ptr<RdKafka::Conf> conf;  // to build a replacement
+  std::shared_mutex mu;
+  std::shared_ptr<RdKafka::Producer> producer;
+
+  std::shared_ptr<RdKafka::Producer> current() {
+    std::shared_lock lk(mu);
+    return producer;
+  }
+
+  void event_cb(RdKafka::Event& e) override {
+    switch (e.type()) {
+      case RdKafka::Event::EVENT_ERROR:
+        if (e.fatal())
+          spdlog::error("kafka producer: fatal error: {}: {}", RdKafka::err2str(e.err()), e.str());
+        else
+          spdlog::warn("kafka producer: {}: {}", RdKafka::err2str(e.err()), e.str());
+        break;
+      case RdKafka::Event::EVENT_LOG:
+        spdlog::warn("kafka producer: {} {}", e.fac(), e.str());
+        break;
+      default:
+        break;
+    }
+  }
+
+  // After a fatal error of the current handle: a fresh producer in its place;
+  // the old one's messages are purged, which reports each as not delivered.
+  void replace_if_fatal() {
+    std::string why;
+    if (current()->fatal_error(why) == RdKafka::ERR_NO_ERROR) return;
+    std::shared_ptr<RdKafka::Producer> old;
+    {
+      std::unique_lock lk(mu);
+      if (producer->fatal_error(why) == RdKafka::ERR_NO_ERROR) return;  // another thread did it
+      std::string err;
+      std::unique_ptr<RdKafka::Producer> fresh(RdKafka::Producer::create(conf.get(), err));
+      if (!fresh) {
+        spdlog::error("kafka producer: cannot replace the failed producer (tried again on the next send): {}", err);
+        return;
+      }
+      old = std::exchange(producer, std::shared_ptr<RdKafka::Producer>(std::move(fresh)));
+    }
+    spdlog::warn("kafka producer: replaced after a fatal error ({}); what it still held is reported as not "
+                 "delivered and sent again",
+                 why);
+    old->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    old->poll(0);  // the purged messages' reports
+  }
 };
 
 Producer::Producer(const std::string& brokers, const KafkaProps& props) : impl_(std::make_unique<Impl>()) {
@@ -60,8 +118,11 @@ Producer::Producer(const std::string& brokers, const KafkaProps& props) : impl_(
   std::string err;
   if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&impl_->dr), err) != RdKafka::Conf::CONF_OK)
     throw KafkaError("dr_cb: " + err);
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK)
+    throw KafkaError("event_cb: " + err);
   impl_->producer.reset(RdKafka::Producer::create(conf.get(), err));
   if (!impl_->producer) throw KafkaError("cannot create producer: " + err);
+  impl_->conf = std::move(conf);
 }
 
 Producer::~Producer() {
@@ -70,6 +131,11 @@ Producer::~Producer() {
     impl_->producer->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
     impl_->producer->poll(0);  // fire remaining callbacks (purged) so opaques are freed
   }
+}
+
+void Producer::inject_fatal_error(const std::string& reason) {
+  rd_kafka_test_fatal_error(impl_->current()->c_ptr(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                            reason.c_str());
 }
 
 void Producer::send_async(const OutMessage& m, std::function<void(const Delivery&)> done) {
@@ -84,13 +150,20 @@ void Producer::send_async(const OutMessage& m, std::function<void(const Delivery
     }
   }
   auto* p = new Pending{std::move(done)};
-  for (;;) {
-    auto err = impl_->producer->produce(m.topic, m.partition, RdKafka::Producer::RK_MSG_COPY,
+  impl_->replace_if_fatal();
+  auto producer = impl_->current();
+  for (int replaced = 0;;) {
+    auto err = producer->produce(m.topic, m.partition, RdKafka::Producer::RK_MSG_COPY,
                                         const_cast<char*>(m.value.data()), m.value.size(),
                                         m.key ? m.key->data() : nullptr, m.key ? m.key->size() : 0, 0, hs, p);
     if (err == RdKafka::ERR_NO_ERROR) return;  // headers now owned by librdkafka
     if (err == RdKafka::ERR__QUEUE_FULL) {
-      impl_->producer->poll(50);
+      producer->poll(50);
+      continue;
+    }
+    if (err == RdKafka::ERR__FATAL && replaced++ == 0) {
+      impl_->replace_if_fatal();
+      producer = impl_->current();
       continue;
     }
     delete hs;
@@ -126,16 +199,19 @@ std::vector<Delivery> Producer::send(const std::vector<OutMessage>& msgs, std::c
       if (st->left == 0) break;
     }
     if (std::chrono::steady_clock::now() >= deadline || (abort && abort->load())) break;
-    impl_->producer->poll(10);
+    impl_->current()->poll(10);  // a replacement's purge reported the old handle's messages
   }
   std::lock_guard lk(st->mu);
   return st->out;
 }
 
-void Producer::poll(std::chrono::milliseconds timeout) { impl_->producer->poll(static_cast<int>(timeout.count())); }
+void Producer::poll(std::chrono::milliseconds timeout) {
+  impl_->current()->poll(static_cast<int>(timeout.count()));
+  impl_->replace_if_fatal();
+}
 
 bool Producer::flush(std::chrono::milliseconds timeout) {
-  return impl_->producer->flush(static_cast<int>(timeout.count())) == RdKafka::ERR_NO_ERROR;
+  return impl_->current()->flush(static_cast<int>(timeout.count())) == RdKafka::ERR_NO_ERROR;
 }
 
 int64_t int_property(const KafkaProps& props, const std::string& key, int64_t fallback) {

@@ -72,6 +72,8 @@ int64_t int_property(const KafkaProps& props, const std::string& key, int64_t fa
 class Producer {
  public:
   // Idempotent, acks=all producer. Throws KafkaError on bad configuration.
+  // After a fatal librdkafka error it replaces its handle by itself (what the
+  // old one held is reported as not delivered).
   Producer(const std::string& brokers, const KafkaProps& props);
   ~Producer();  // flushes briefly, then destroys
   Producer(const Producer&) = delete;
@@ -85,6 +87,10 @@ class Producer {
   void send_async(const OutMessage& m, std::function<void(const Delivery&)> done);
   void poll(std::chrono::milliseconds timeout);
   bool flush(std::chrono::milliseconds timeout);
+  // Fault injection for tests: raises a fatal error in the underlying
+  // librdkafka producer (as its idempotence can after a broker outage). The
+  // Producer replaces it on the next send or poll.
+  void inject_fatal_error(const std::string& reason);
 
  private:
   struct Impl;
