@@ -1336,6 +1336,13 @@ int run(const Options& o) {
     std::cout << (ok ? "PASS  " : "FAIL  ") << text << "\n";
     if (!ok) ++violations;
   };
+  // The load itself: a producer that stopped producing (as librdkafka's
+  // idempotent producer did after a fatal error, before the Producer replaced
+  // its handle) would leave the rest of the run without events to check.
+  const long planned = 2L * std::max(1, o.rate / 50) * 50 * o.duration_s;
+  const auto on_topics = static_cast<long>(events_read.size());
+  line(on_topics * 10 >= planned * 9, "the producers kept their rate: " + std::to_string(on_topics) + " of " +
+                                          std::to_string(planned) + " planned messages are on the input topics");
   line(caught_up, "every input event got its outcome after the faults (within 300 s)");
   line(ready, "the worker is ready again without operator action (/readyz 200" +
                   (ready ? " after " + std::to_string(static_cast<int>(ready_after * 1000)) + " ms)" : ")"));
