@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "lockstep/config.hpp"
+#include "run_topics.hpp"
 #include "workload.hpp"
 
 namespace lockstep::bench {
@@ -82,6 +84,56 @@ TEST(Workload, HotShareFloodsOneKeyAndSpreadsTheRest) {
   for (const auto& [k, n] : per_key)
     if (k != "membership:m-0") busiest_other = std::max(busiest_other, n);
   EXPECT_LT(busiest_other, 120);  // ~50 each on the other 999 keys
+}
+
+TEST(RunTopics, FreshNamesPerModeAreValidAndDistinct) {
+  const std::string prefix = topic_prefix(4242, 1796284882);
+  EXPECT_EQ(prefix, "bench-4242-1796284882");
+  const auto a = fresh_topics(prefix, "lockstep", false), b = fresh_topics(prefix, "naive", true);
+  EXPECT_EQ(a.bot, "bench-4242-1796284882-lockstep.bot");
+  EXPECT_EQ(a.api, "bench-4242-1796284882-lockstep.api");
+  EXPECT_EQ(a.dlq, "bench-4242-1796284882-lockstep.dlq");
+  EXPECT_EQ(a.all().size(), 3u);  // no outcome topic
+  EXPECT_EQ(b.outcomes, "bench-4242-1796284882-naive.outcomes");
+  std::set<std::string> names;
+  for (const auto& t : {a, b})
+    for (const auto& n : t.all()) {
+      EXPECT_TRUE(is_valid_topic_name(n)) << n;
+      names.insert(n);
+    }
+  EXPECT_EQ(names.size(), 7u);
+  EXPECT_EQ(a.input_for("transitions.bot"), a.bot);
+  EXPECT_EQ(a.input_for("transitions.api"), a.api);
+  EXPECT_THROW((void)a.input_for("transitions.dlq"), std::invalid_argument);
+  // The development broker's run: the names the workload and the built-in config use.
+  const RunTopics dev;
+  for (const auto& e : generate({.events = 100, .keys = 10})) EXPECT_EQ(dev.input_for(e.topic), e.topic);
+}
+
+TEST(RunTopics, WorkerConfigNamesTheRunsTopicsAndKeepsTheRest) {
+  std::string base = builtin_config_text();
+  const auto at = base.find("max_events: 500");
+  ASSERT_NE(at, std::string::npos);
+  base.replace(at, 15, "max_events: 123");  // as a --config file would
+  const Config def = parse_config(builtin_config_text(), "<built-in>");
+  const auto topics = fresh_topics("bench-1-2", "paced", true);
+
+  const Config real = parse_config(worker_config(base, topics, std::nullopt), "<bench>");
+  ASSERT_EQ(real.kafka.topics.size(), 2u);
+  EXPECT_EQ(real.source_of(topics.bot), "bot");
+  EXPECT_EQ(real.source_of(topics.api), "api");
+  EXPECT_EQ(real.kafka.dead_letter_topic, topics.dlq);
+  EXPECT_EQ(real.kafka.outcome_topic, topics.outcomes);
+  EXPECT_EQ(real.kafka.properties.count("fetch.wait.max.ms"), 0u);  // a real broker needs no such hack
+  EXPECT_EQ(real.batch.max_events, 123);
+  EXPECT_EQ(real.machines.size(), def.machines.size());
+
+  const Config dev = parse_config(worker_config(builtin_config_text(), RunTopics{}, 10), "<bench>");
+  EXPECT_EQ(dev.source_of("transitions.bot"), "bot");
+  EXPECT_EQ(dev.source_of("transitions.api"), "api");
+  EXPECT_EQ(dev.kafka.dead_letter_topic, "transitions.dlq");
+  EXPECT_EQ(dev.kafka.outcome_topic, "");
+  EXPECT_EQ(dev.kafka.properties.at("fetch.wait.max.ms"), "10");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Topic administration against a real Apache Kafka (label kafka-real): the
-// development broker answers metadata but neither CreateTopics nor
+// development broker answers metadata but not CreateTopics, DeleteTopics or
 // DescribeConfigs.
 #include <gtest/gtest.h>
 
@@ -58,6 +58,22 @@ TEST_F(AdminTest, CreatesDescribesAndReadsTheConfigsOfTopics) {
   EXPECT_EQ(admin.describe({a}, 10s)[0].partitions, 3);
 }
 
+TEST_F(AdminTest, DeletesTopicsAndCountsBrokers) {
+  Admin admin(brokers, {});
+  EXPECT_GE(admin.broker_count(10s), 1);
+  const std::string a = prefix + "del-a", missing = prefix + "del-missing";
+  ASSERT_EQ(admin.create({{a, 2, -1, {}}}, 30s), std::vector<std::string>{""});
+  ASSERT_TRUE(test::poll_until(30s, [&] { return admin.describe({a}, 10s)[0].exists; }));
+
+  // Per topic, in order: deleted, or the broker's error for one that is not there.
+  const auto errors = admin.remove({missing, a}, 30s);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[0], "");
+  EXPECT_EQ(errors[1], "");
+  EXPECT_TRUE(test::poll_until(30s, [&] { return !admin.describe({a}, 10s)[0].exists; }))
+      << "the deleted topic stayed in the metadata";
+}
+
 TEST_F(AdminTest, ABadRequestIsTheBrokersErrorNotAnException) {
   Admin admin(brokers, {});
   // More replicas than the cluster has nodes.
@@ -74,6 +90,15 @@ TEST(AdminNoBroker, ACallWithoutAnAnswerThrowsWithinItsTimeout) {
   const auto start = std::chrono::steady_clock::now();
   EXPECT_THROW(admin.describe({"t"}, 2s), KafkaError);
   EXPECT_THROW(admin.create({{"t", 1, 1, {}}}, 2s), KafkaError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+}
+
+TEST(AdminNoBroker, DeletingOrCountingBrokersWithoutAnAnswerThrowsWithinItsTimeout) {
+  const int port = test::free_port();
+  Admin admin("127.0.0.1:" + std::to_string(port), {});
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(admin.remove({"t"}, 2s), KafkaError);
+  EXPECT_THROW(admin.broker_count(2s), KafkaError);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
 }
 

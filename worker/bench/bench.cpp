@@ -2,12 +2,14 @@
 // Lockstep against the naive one-transaction-per-event mode on the same data,
 // plus the batched compare-and-set ceiling of the same database, in one run.
 //
-// It starts librdkafka's mock cluster in-process, loads a generated workload
-// into it, and for each mode creates a fresh database, migrates it, runs
-// `lockstep run` as a child process (so its CPU time and peak RSS are its own),
-// and waits until every message has an outcome. Latency percentiles come from
-// the worker's own lockstep_event_duration_seconds histogram (consumed ->
-// durable outcome), interpolated within buckets as histogram_quantile() does.
+// It starts librdkafka's mock cluster in-process (--kafka dev) or creates
+// fresh topics for each mode on a real Apache Kafka cluster (--kafka real),
+// loads a generated workload into them, and for each mode creates a fresh
+// database, migrates it, runs `lockstep run` as a child process (so its CPU
+// time and peak RSS are its own), and waits until every message has an
+// outcome. Latency percentiles come from the worker's own
+// lockstep_event_duration_seconds histogram (consumed -> durable outcome),
+// interpolated within buckets as histogram_quantile() does.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -41,10 +43,10 @@
 #include <string>
 #include <thread>
 #include <vector>
-#include <yaml-cpp/yaml.h>
 
 #include "lockstep/config.hpp"
 #include "lockstep/kafka.hpp"
+#include "run_topics.hpp"
 #include "tools.hpp"
 #include "workload.hpp"
 
@@ -80,13 +82,25 @@ constexpr const char* kUsage = R"(usage: lockstep-bench [options]
                      (default $LOCKSTEP_DATABASE_URL)
   --lockstep PATH    the worker binary (default: lockstep next to this binary)
   --seed N           workload seed (default 42)
-  --config FILE      the worker's configuration (default: the built-in one
-                     with kafka.properties fetch.wait.max.ms=10, see below)
+  --kafka dev|real   dev (default): the development broker (librdkafka's mock
+                     cluster, in this process); real: the Apache Kafka cluster
+                     of --brokers, with fresh topics for each mode run
+                     (bench-<pid>-<time>-<mode>.bot/.api/.dlq, --partitions
+                     each, the cluster's default replication factor), deleted
+                     after the run
+  --brokers LIST     --kafka real: bootstrap servers (default
+                     $LOCKSTEP_KAFKA_BROKERS)
+  --kafka-version V  --kafka real: the broker's version, only for the header
+                     line (scripts/bench passes it)
+  --config FILE      the worker's configuration (default: the built-in one);
+                     the benchmark sets its topics (kafka.topics,
+                     dead_letter_topic and, when set, outcome_topic) per run
 Extra worker settings go through the usual LOCKSTEP_* environment.
 The development broker answers a fetch that finds no data only after
 fetch.wait.max.ms (librdkafka default 500 ms), where Kafka answers as soon as
-data arrives; the default 10 ms keeps the open-loop (paced) run from seeing
-half-second bursts that a real broker would not produce.
+data arrives: on it, without --config, the worker gets
+kafka.properties fetch.wait.max.ms=10, which keeps the open-loop (paced) run
+from seeing half-second bursts that a real broker would not produce.
 )";
 
 struct Options {
@@ -99,6 +113,9 @@ struct Options {
   std::string database_url;
   std::string lockstep;
   std::optional<std::string> config;
+  bool real_kafka = false;
+  std::string brokers;  // --kafka real
+  std::string kafka_version;
 };
 
 [[noreturn]] void usage(const std::string& msg) {
@@ -128,6 +145,7 @@ bool has_mode(const Options& o, const std::string& m) {
 Options parse(int argc, char** argv) {
   Options o;
   if (const char* u = std::getenv("LOCKSTEP_DATABASE_URL")) o.database_url = u;
+  if (const char* b = std::getenv("LOCKSTEP_KAFKA_BROKERS")) o.brokers = b;
   o.lockstep = (std::filesystem::path(argv[0]).parent_path() / "lockstep").string();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -145,6 +163,10 @@ Options parse(int argc, char** argv) {
     else if (a == "--database-url") o.database_url = v;
     else if (a == "--lockstep") o.lockstep = v;
     else if (a == "--config") o.config = v;
+    else if (a == "--kafka" && (v == "dev" || v == "real")) o.real_kafka = v == "real";
+    else if (a == "--kafka") usage("--kafka: expected dev or real (got \"" + v + "\")");
+    else if (a == "--brokers") o.brokers = v;
+    else if (a == "--kafka-version") o.kafka_version = v;
     else if (a == "--skew") o.workload.skew = real(a, v, 0, 5);
     else if (a == "--rate") o.rate = real(a, v, 1, 10000000);
     else if (a == "--hot-share") o.hot_share = real(a, v, 0.0001, 0.5);
@@ -161,6 +183,7 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.database_url.empty()) usage("--database-url (or LOCKSTEP_DATABASE_URL) is required");
+  if (o.real_kafka && o.brokers.empty()) usage("--kafka real needs --brokers (or LOCKSTEP_KAFKA_BROKERS)");
   if (has_mode(o, "paced") && !o.rate && !has_mode(o, "lockstep")) usage("--modes paced needs --rate or the lockstep mode");
   return o;
 }
@@ -233,6 +256,7 @@ struct RunResult {
 struct RunSpec {
   std::string mode;    // also names the scratch database
   std::string brokers;
+  std::string config;  // the worker's configuration file
   std::size_t target = 0;  // outcomes to wait for
   bool naive = false;
   // Produces events while the worker runs (open loop), started once the
@@ -260,11 +284,8 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
                                             {"LOCKSTEP_KAFKA_GROUP_ID", "bench-" + mode + "-" + std::to_string(::getpid())},
                                             {"LOCKSTEP_METRICS_LISTEN", "127.0.0.1:" + std::to_string(port)},
                                             {"LOCKSTEP_LOG_LEVEL", "warn"}};
-  std::vector<std::string> migrate = {o.lockstep, "migrate", "up"};
-  std::vector<std::string> run = {o.lockstep, "run"};
-  if (o.config) {
-    for (auto* v : {&migrate, &run}) v->insert(v->end(), {"--config", *o.config});
-  }
+  const std::vector<std::string> migrate = {o.lockstep, "migrate", "up", "--config", spec.config};
+  std::vector<std::string> run = {o.lockstep, "run", "--config", spec.config};
   if (spec.naive) run.push_back("--naive");
   if (const int rc = run_cmd(migrate, env, log); rc != 0) {
     r.error = "lockstep migrate up exited " + std::to_string(rc) + " (see " + log + ")";
@@ -351,15 +372,15 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
 // every column Lockstep fills (what the target is measured against);
 // otherwise on three minimal tables (id, version, data; no source, actor or
 // state columns, one index fewer on the audit), shown for reference.
-double measure_ceiling(const Options& o, std::size_t transitions, bool contract_tables, const std::string& logdir) {
+double measure_ceiling(const Options& o, std::size_t transitions, bool contract_tables, const std::string& config,
+                       const std::string& logdir) {
   const std::string db = contract_tables ? "lockstep_bench_ceiling" : "lockstep_bench_ceiling_min";
   const std::string url = with_database(o.database_url, db);
   recreate_database(o.database_url, db);
   const std::size_t keys = std::max<std::size_t>(o.workload.keys, 500);
   pqxx::connection c(url);
   if (contract_tables) {
-    std::vector<std::string> migrate = {o.lockstep, "migrate", "up"};
-    if (o.config) migrate.insert(migrate.end(), {"--config", *o.config});
+    const std::vector<std::string> migrate = {o.lockstep, "migrate", "up", "--config", config};
     const std::string log = logdir + "/ceiling.log";
     if (run_cmd(migrate, {{"LOCKSTEP_DATABASE_URL", url}}, log) != 0)
       throw std::runtime_error("ceiling: lockstep migrate up failed (see " + log + ")");
@@ -462,12 +483,13 @@ std::string fmt(double v, int prec = 1) {
   return b;
 }
 
-// Produces events[from, to) in chunks (0: one chunk), waiting for every delivery.
-void send_range(Producer& p, const std::vector<BenchEvent>& events, std::size_t from, std::size_t to,
-                std::size_t chunk_size) {
+// Produces events[from, to) in chunks (0: one chunk), waiting for every
+// delivery; each to its input topic of `topics`.
+void send_range(Producer& p, const RunTopics& topics, const std::vector<BenchEvent>& events, std::size_t from,
+                std::size_t to, std::size_t chunk_size) {
   std::vector<OutMessage> chunk;
   for (std::size_t i = from; i < to; ++i) {
-    chunk.push_back({events[i].topic, events[i].key, events[i].value, {}});
+    chunk.push_back({topics.input_for(events[i].topic), events[i].key, events[i].value, {}});
     if (chunk.size() == chunk_size || i + 1 == to) {
       for (const auto& d : p.send(chunk, 120s))
         if (!d.error.empty()) throw std::runtime_error("loading the broker: " + d.error);
@@ -476,10 +498,146 @@ void send_range(Producer& p, const std::vector<BenchEvent>& events, std::size_t 
   }
 }
 
-// Loads a whole workload into a broker before the worker starts.
-void load(const std::string& brokers, const std::vector<BenchEvent>& events) {
-  Producer p(brokers, {{"linger.ms", "5"}, {"batch.num.messages", "10000"}});
-  send_range(p, events, 0, events.size(), 20000);
+// Where one mode's events are: a broker, its topics, and the worker's
+// configuration naming them.
+struct Stage {
+  std::string mode;
+  std::string brokers;
+  RunTopics topics;
+  std::string config;  // file
+};
+
+// Loads a whole workload into a stage's topics before the worker starts.
+void load(const Stage& stage, const std::vector<BenchEvent>& events) {
+  const auto t = Clock::now();
+  Producer p(stage.brokers, {{"linger.ms", "5"}, {"batch.num.messages", "10000"}});
+  send_range(p, stage.topics, events, 0, events.size(), 20000);
+  std::cout << stage.mode << ": " << events.size() << " events loaded in "
+            << fmt(std::chrono::duration<double>(Clock::now() - t).count(), 1) << " s\n";
+}
+
+// The broker side of the benchmark. --kafka dev: a development broker (an
+// in-process mock cluster) per stage, with the fixed topic names of the
+// workload. --kafka real: fresh topics per stage on the cluster of --brokers,
+// deleted by done() or at the latest on destruction.
+class Broker {
+ public:
+  Broker(const Options& o, std::string base_config, std::string logdir)
+      : o_(o),
+        base_(std::move(base_config)),
+        outcome_topic_(parse_config(base_, o.config.value_or("<built-in>")).kafka.outcome_topic),
+        logdir_(std::move(logdir)) {
+    if (!o.real_kafka) return;
+    prefix_ = topic_prefix(::getpid(), std::chrono::duration_cast<std::chrono::seconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+    admin_.emplace(o.brokers, KafkaProps{});
+    nodes_ = admin_->broker_count(kAdminTimeout);
+  }
+  ~Broker() {
+    if (admin_) remove(created_);
+  }
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  std::string describe() const {
+    if (!admin_) return "development broker (librdkafka's mock cluster, in process)";
+    return "Apache Kafka" + (o_.kafka_version.empty() ? "" : " " + o_.kafka_version) + " (" +
+           std::to_string(nodes_) + (nodes_ == 1 ? " node, " : " nodes, ") + o_.brokers + ")";
+  }
+
+  // A new stage for `mode`, its topics empty and ready.
+  Stage stage(const std::string& mode) {
+    Stage s{mode, o_.brokers, RunTopics{}, logdir_ + "/" + mode + ".yaml"};
+    if (admin_) {
+      s.topics = fresh_topics(prefix_, mode, !outcome_topic_.empty());
+      const auto d = create(s.topics.all());
+      std::cout << mode << ": topics " << prefix_ << "-" << mode << ".{bot,api,dlq"
+                << (outcome_topic_.empty() ? "" : ",outcomes") << "}, " << d.partitions
+                << " partitions, replication factor " << d.replication_factor << "\n";
+    } else {
+      s.topics.outcomes = outcome_topic_;
+      mocks_.push_back(std::make_unique<MockCluster>(1));
+      for (const auto& t : s.topics.all()) mocks_.back()->create_topic(t, o_.partitions);
+      s.brokers = mocks_.back()->bootstraps();
+    }
+    // The development broker answers an empty fetch only at fetch.wait.max.ms (see kUsage).
+    const bool fetch_hack = !admin_ && !o_.config;
+    std::ofstream(s.config) << worker_config(base_, s.topics, fetch_hack ? std::optional<int>(10) : std::nullopt);
+    return s;
+  }
+
+  // The stage's run is over: its topics go (real Kafka).
+  void done(const Stage& s) {
+    if (!admin_) return;
+    const auto names = s.topics.all();
+    remove(names);
+    std::erase_if(created_, [&](const std::string& t) {
+      return std::find(names.begin(), names.end(), t) != names.end();
+    });
+  }
+
+ private:
+  static constexpr auto kAdminTimeout = 30s;
+
+  // Creates the topics and waits until the metadata has them; the first one's description.
+  TopicDescription create(const std::vector<std::string>& names) {
+    std::vector<NewTopic> topics;
+    // Replication factor -1: the cluster's default.replication.factor.
+    for (const auto& n : names) topics.push_back({n, o_.partitions, -1, {}});
+    const auto errors = admin_->create(topics, kAdminTimeout);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (!errors[i].empty()) throw std::runtime_error("creating topic " + names[i] + ": " + errors[i]);
+      created_.push_back(names[i]);
+    }
+    // Every broker's metadata has them before anything is produced or consumed.
+    const auto deadline = Clock::now() + kAdminTimeout;
+    for (;;) {
+      const auto d = admin_->describe(names, kAdminTimeout);
+      if (std::all_of(d.begin(), d.end(), [](const TopicDescription& t) { return t.exists; })) return d[0];
+      if (Clock::now() > deadline) throw std::runtime_error("created topics missing from the metadata after 30 s");
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  void remove(const std::vector<std::string>& names) {
+    try {
+      const auto errors = admin_->remove(names, kAdminTimeout);
+      for (std::size_t i = 0; i < names.size(); ++i)
+        if (!errors[i].empty())
+          std::cerr << "lockstep-bench: deleting topic " << names[i] << ": " << errors[i] << "\n";
+    } catch (const std::exception& e) {
+      std::cerr << "lockstep-bench: deleting the topics: " << e.what() << "\n";
+    }
+  }
+
+  const Options& o_;
+  std::string base_, outcome_topic_, logdir_, prefix_;
+  std::optional<Admin> admin_;
+  int nodes_ = 0;
+  std::vector<std::string> created_;  // real Kafka: not deleted yet
+  std::vector<std::unique_ptr<MockCluster>> mocks_;
+};
+
+// librdkafka's mock cluster keeps at most 5 MiB and 100k messages per
+// partition, dropping the oldest beyond that (like retention): a backlog
+// that does not fit would silently lose its first events.
+void check_fits_development_broker(const Options& o, const std::vector<BenchEvent>& events) {
+  std::size_t bytes = 0;
+  for (const auto& e : events) bytes += e.value.size() + e.key.size() + 64;
+  const double per_partition = static_cast<double>(bytes) / (2.0 * o.partitions);
+  const double count = static_cast<double>(events.size()) / (2.0 * o.partitions);
+  if (per_partition > 4.5 * 1024 * 1024 || count > 90000) {
+    const auto need = static_cast<long>(std::max(std::ceil(static_cast<double>(bytes) / (2 * 4.5 * 1024 * 1024)),
+                                                 std::ceil(static_cast<double>(events.size()) / (2 * 90000.0))));
+    usage("the development broker keeps about 5 MiB / 100k messages per partition: " +
+          std::to_string(events.size()) + " events need --partitions " + std::to_string(need) + " or more");
+  }
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) usage("--config: cannot read " + path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 int main_impl(int argc, char** argv) {
@@ -488,101 +646,92 @@ int main_impl(int argc, char** argv) {
   const std::string logdir =
       (std::filesystem::temp_directory_path() / ("lockstep-bench." + std::to_string(::getpid()))).string();
   std::filesystem::create_directories(logdir);
-  if (!o.config) {
-    YAML::Node cfg = YAML::Load(builtin_config_text());
-    cfg["kafka"]["properties"]["fetch.wait.max.ms"] = "10";
-    o.config = logdir + "/lockstep.yaml";
-    std::ofstream(*o.config) << YAML::Dump(cfg) << "\n";
-  }
+  const std::string base_config = o.config ? read_text(*o.config) : builtin_config_text();
+  // The ceiling's `lockstep migrate up` reads only the database settings.
+  const std::string ceiling_config = logdir + "/ceiling.yaml";
+  std::ofstream(ceiling_config) << base_config;
+  Broker broker(o, base_config, logdir);
+  std::cout << "broker: " << broker.describe() << "\n";
 
   WorkloadSummary ws;
-  auto t = Clock::now();
   const auto events = generate(o.workload, &ws);
   std::cout << "workload: " << events.size() << " events on " << ws.distinct_keys << " keys ("
             << (o.workload.skew > 0 ? "Zipf s=" + fmt(o.workload.skew, 2) : std::string("uniform")) << "), "
             << ws.creates << " creates, " << ws.transitions << " transitions, " << ws.edits << " edits, " << ws.stale
             << " stale expected_version, " << ws.duplicates << " duplicates; both topics, " << o.partitions
             << " partitions each\n";
+  if (!o.real_kafka) check_fits_development_broker(o, events);
+  std::cout << "worker logs in " << logdir << "\n";
 
-  // librdkafka's mock cluster keeps at most 5 MiB and 100k messages per
-  // partition, dropping the oldest beyond that (like retention): a backlog
-  // that does not fit would silently lose its first events.
-  {
-    std::size_t bytes = 0;
-    for (const auto& e : events) bytes += e.value.size() + e.key.size() + 64;
-    const double per_partition = static_cast<double>(bytes) / (2.0 * o.partitions);
-    const double count = static_cast<double>(events.size()) / (2.0 * o.partitions);
-    if (per_partition > 4.5 * 1024 * 1024 || count > 90000) {
-      const auto need = static_cast<long>(std::max(std::ceil(static_cast<double>(bytes) / (2 * 4.5 * 1024 * 1024)),
-                                                   std::ceil(static_cast<double>(events.size()) / (2 * 90000.0))));
-      usage("the development broker keeps about 5 MiB / 100k messages per partition: " +
-            std::to_string(events.size()) + " events need --partitions " + std::to_string(need) + " or more");
-    }
-  }
-  // One development broker per run that needs its own topics.
-  auto new_cluster = [&] {
-    auto c = std::make_unique<MockCluster>(1);
-    for (const char* topic : {"transitions.bot", "transitions.api"}) c->create_topic(topic, o.partitions);
-    c->create_topic("transitions.dlq", o.partitions);
-    return c;
+  // A stage loaded with the whole workload. The development broker keeps one
+  // for lockstep and naive (each reads it with a group of its own); on real
+  // Kafka every mode gets fresh topics.
+  std::optional<Stage> shared_backlog;
+  auto backlog = [&](const std::string& mode) {
+    if (shared_backlog) return *shared_backlog;
+    Stage s = broker.stage(mode);
+    load(s, events);
+    if (!o.real_kafka) shared_backlog = s;
+    return s;
   };
-  auto cluster = new_cluster();
-  load(cluster->bootstraps(), events);
-  std::cout << "loaded into the development broker in " << fmt(std::chrono::duration<double>(Clock::now() - t).count(), 1)
-            << " s; worker logs in " << logdir << "\n\n";
-
   std::vector<RunResult> results;
   std::optional<RunResult> lockstep_run, hot_run;
   if (has_mode(o, "lockstep")) {
-    results.push_back(run_worker(o, {"lockstep", cluster->bootstraps(), events.size(), false, {}}, logdir));
+    const Stage s = backlog("lockstep");
+    results.push_back(run_worker(o, {"lockstep", s.brokers, s.config, events.size(), false, {}}, logdir));
     lockstep_run = results.back();
+    broker.done(s);
   }
-  if (has_mode(o, "naive"))
+  if (has_mode(o, "naive")) {
+    const Stage s = backlog("naive");
     results.push_back(
-        run_worker(o, {"naive", cluster->bootstraps(), std::min(o.naive_events, events.size()), true, {}}, logdir));
+        run_worker(o, {"naive", s.brokers, s.config, std::min(o.naive_events, events.size()), true, {}}, logdir));
+    broker.done(s);
+  }
   std::optional<double> ceiling, ceiling_min;
   if (has_mode(o, "ceiling")) {
-    ceiling = measure_ceiling(o, 100000, true, logdir);
-    ceiling_min = measure_ceiling(o, 100000, false, logdir);
+    ceiling = measure_ceiling(o, 100000, true, ceiling_config, logdir);
+    ceiling_min = measure_ceiling(o, 100000, false, ceiling_config, logdir);
   }
   std::optional<double> rate = o.rate;
   if (!rate && lockstep_run && lockstep_run->ok) rate = static_cast<double>(lockstep_run->events) / lockstep_run->seconds / 2;
   if (has_mode(o, "paced") && rate) {
-    auto paced = new_cluster();
-    const auto brokers = paced->bootstraps();
+    const Stage s = broker.stage("paced");
     const double r = *rate;
     // Warm-up (group join, first connections, plans): the first 5% of the
     // events are in the broker at the start and processed before the clock runs.
     // The same producer then feeds the rest: connected, with both topics' metadata.
     const std::size_t warmup = std::max<std::size_t>(1, events.size() / 20);
-    auto producer = std::make_shared<Producer>(brokers, KafkaProps{{"linger.ms", "1"}});
-    send_range(*producer, events, 0, warmup, 20000);
-    RunSpec spec{"paced", brokers, events.size(), false, {}, warmup};
-    spec.feed = [&events, producer, r, warmup](std::stop_token st) {
+    auto producer = std::make_shared<Producer>(s.brokers, KafkaProps{{"linger.ms", "1"}});
+    send_range(*producer, s.topics, events, 0, warmup, 20000);
+    RunSpec spec{"paced", s.brokers, s.config, events.size(), false, {}, warmup};
+    spec.feed = [&events, producer, topics = s.topics, r, warmup](std::stop_token st) {
       // Open loop: the events due by now, in 10 ms steps, whatever the worker does.
       std::size_t sent = warmup;
       const auto t0 = Clock::now();
       while (sent < events.size() && !st.stop_requested()) {
         const double due = static_cast<double>(warmup) + std::chrono::duration<double>(Clock::now() - t0).count() * r;
         const auto upto = std::min(events.size(), static_cast<std::size_t>(due));
-        if (upto > sent) send_range(*producer, events, sent, upto, 0);
+        if (upto > sent) send_range(*producer, topics, events, sent, upto, 0);
         sent = std::max(sent, upto);
         std::this_thread::sleep_for(10ms);  // pacing, not synchronisation
       }
     };
     results.push_back(run_worker(o, spec, logdir));
+    broker.done(s);
   }
   if (has_mode(o, "hot")) {
     auto wo = o.workload;
     wo.hot_share = o.hot_share;
     const auto hot_events = generate(wo);
-    auto hot = new_cluster();
-    load(hot->bootstraps(), hot_events);
-    results.push_back(run_worker(o, {"hot", hot->bootstraps(), hot_events.size(), false, {}}, logdir));
+    const Stage s = broker.stage("hot");
+    load(s, hot_events);
+    results.push_back(run_worker(o, {"hot", s.brokers, s.config, hot_events.size(), false, {}}, logdir));
     hot_run = results.back();
+    broker.done(s);
   }
 
-  std::printf("%-9s %9s %9s %10s %9s %9s %9s %8s %9s\n", "mode", "events", "seconds", "events/s", "p50 ms", "p95 ms",
+  std::printf("\n%-9s %9s %9s %10s %9s %9s %9s %8s %9s\n", "mode", "events", "seconds", "events/s", "p50 ms", "p95 ms",
               "p99 ms", "cpu s", "rss MiB");
   bool ok = true;
   for (const auto& r : results) {

@@ -201,8 +201,8 @@ struct TopicConfigValue {
 };
 
 // Topic administration: cluster metadata and librdkafka's Admin API
-// (CreateTopics, DescribeConfigs; a real broker answers both, the development
-// broker only metadata). Each call waits at most its timeout and throws
+// (CreateTopics, DeleteTopics, DescribeConfigs; a real broker answers them,
+// the development broker only metadata). Each call waits at most its timeout and throws
 // KafkaError when the cluster does not answer by then.
 class Admin {
  public:
@@ -216,6 +216,11 @@ class Admin {
   // Creates the topics; per topic, in order, "" on success or the broker's error
   // (e.g. "Topic 'x' already exists.").
   std::vector<std::string> create(const std::vector<NewTopic>& topics, std::chrono::milliseconds timeout);
+  // Deletes the topics (with their messages); per topic, in order, "" on
+  // success or the broker's error (e.g. "Broker: Unknown topic or partition").
+  std::vector<std::string> remove(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+  // How many brokers the cluster's metadata lists.
+  int broker_count(std::chrono::milliseconds timeout);
   // Every config of an existing topic (name -> value), as the broker reports it.
   std::map<std::string, TopicConfigValue> configs(const std::string& topic, std::chrono::milliseconds timeout);
 
