@@ -34,9 +34,8 @@ struct CliRun {
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* t : {"transitions.bot", "transitions.api", "transitions.dlq", "transitions.outcomes"})
-      cluster.create_topic(t, 2);
-    config = write_worker_config(dir.path, cluster.bootstraps(), db.url(), free_port(), "dlq-" + unique_suffix());
+    kafka.create_topic("transitions.outcomes", 2);
+    config = write_worker_config(dir.path, kafka, db.url(), free_port(), "dlq-" + unique_suffix());
     std::string y = read_file(config);
     const std::string off = "outcome_topic: \"\"";
     y.replace(y.find(off), off.size(), "outcome_topic: transitions.outcomes");
@@ -88,7 +87,7 @@ class Cli : public ::testing::Test {
   }
 
   TempDir dir;
-  MockCluster cluster;
+  TestKafka kafka{TestKafka::Options{1, 2, std::nullopt}};  // the development broker, in process
   TestDb db;
   std::string config;
   std::unique_ptr<Process> worker;

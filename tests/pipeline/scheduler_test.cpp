@@ -507,6 +507,31 @@ TEST(KeyScheduler, InFlightAndSizeCounts) {
   EXPECT_EQ(s.size(), 0u);
 }
 
+// What a cooperative rebalance waits for: the running events of the partitions
+// it revokes only, not those of the partitions that stay (which keep coming).
+TEST(KeyScheduler, InFlightIfCountsOnlyTheMatchingRunningItems) {
+  KeyScheduler s;
+  for (int i = 0; i < 6; ++i) {
+    auto w = make_work("k" + std::to_string(i), i);
+    w->src.partition = i % 2;
+    s.push(std::move(w));
+  }
+  const auto on = [](int partition) { return [partition](const Work& w) { return w.src.partition == partition; }; };
+  EXPECT_EQ(s.in_flight_if(on(0)), 0u) << "queued is not in flight";
+  auto b = take_now(s, 4);  // k0..k3: partitions 0, 1, 0, 1
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_EQ(s.in_flight_if(on(0)), 2u);
+  EXPECT_EQ(s.in_flight_if(on(1)), 2u);
+  s.done(std::move(b[0]));
+  s.retry_later(std::move(b[2]), 1h);
+  EXPECT_EQ(s.in_flight_if(on(0)), 0u) << "done and waiting items are not in flight";
+  EXPECT_EQ(s.in_flight_if(on(1)), 2u);
+  EXPECT_EQ(s.in_flight(), 2u);
+  s.done(std::move(b[1]));
+  s.done(std::move(b[3]));
+  EXPECT_EQ(s.in_flight_if(on(1)), 0u);
+}
+
 TEST(KeyScheduler, HotKeyDoesNotDelayOtherKeys) {
   KeyScheduler s;
   constexpr int kHot = 10000;

@@ -31,13 +31,11 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-BrokerProcess::BrokerProcess(const std::string& log, int partitions) {
-  proc_ = std::make_unique<Process>(
-      std::vector<std::string>{bin_dir() + "/lockstep", "broker", "--partitions", std::to_string(partitions)},
-      std::map<std::string, std::string>{}, log);
-  auto line = proc_->read_line(std::chrono::seconds(30));
-  if (!line || line->empty()) throw std::runtime_error("lockstep broker printed no address; log: " + read_file(log));
-  bootstrap_ = *line;
+TestKafka broker_for_e2e(const std::string& log, int partitions) {
+  TestKafka::Options o;
+  o.partitions = partitions;
+  o.process_log = log;
+  return TestKafka(o);
 }
 
 namespace {
@@ -48,10 +46,10 @@ void replace_once(std::string& s, const std::string& from, const std::string& to
 }
 }  // namespace
 
-std::string write_worker_config(const std::string& dir, const std::string& brokers, const std::string& db_url,
+std::string write_worker_config(const std::string& dir, const TestKafka& kafka, const std::string& db_url,
                                 int metrics_port, const std::string& group) {
-  std::string y = builtin_config_text();
-  replace_once(y, "brokers: localhost:9092", "brokers: \"" + brokers + "\"");
+  std::string y = kafka.rename_topics(builtin_config_text());
+  replace_once(y, "brokers: localhost:9092", "brokers: \"" + kafka.bootstrap() + "\"");
   replace_once(y, "group_id: lockstep", "group_id: " + group);
   replace_once(y, "properties: {}",
                "properties:\n    session.timeout.ms: \"6000\"\n    heartbeat.interval.ms: \"500\"");
@@ -67,9 +65,9 @@ std::string write_worker_config(const std::string& dir, const std::string& broke
 }
 
 WorkerSetup::WorkerSetup(const std::string& group_prefix)
-    : broker(dir.path + "/broker.log"),
+    : broker(broker_for_e2e(dir.path + "/broker.log")),
       port(free_port()),
-      cfg_path(write_worker_config(dir.path, broker.bootstrap(), db.url(), port, group_prefix + unique_suffix())) {}
+      cfg_path(write_worker_config(dir.path, broker, db.url(), port, group_prefix + unique_suffix())) {}
 
 std::unique_ptr<Process> start_worker(const std::string& config, const std::string& log) {
   return std::make_unique<Process>(std::vector<std::string>{bin_dir() + "/lockstep", "run", "--config", config},
@@ -82,7 +80,7 @@ std::unique_ptr<Process> start_worker(const std::string& config, const std::stri
                                    log);
 }
 
-Planned plan_race(int keys, int seed) {
+Planned plan_race(const TestKafka& kafka, int keys, int seed) {
   Planned p;
   std::mt19937 rng(static_cast<unsigned>(seed));
   const std::vector<std::string> bot = {"join", "verify", "activate", "edit", "suspend", "reinstate", "edit", "remove", "rejoin", "edit"};
@@ -99,7 +97,7 @@ Planned plan_race(int keys, int seed) {
         if (tr == "edit") v += R"(,"payload":{"k_)" + id + R"(":)" + std::to_string(step) + "}";
         if (rng() % 100 == 0) v += R"(,"expected_version":1)";
         v += "}";
-        p.messages.push_back(OutMessage{side ? "transitions.api" : "transitions.bot", "membership:" + agg, v, {}});
+        p.messages.push_back(OutMessage{side ? kafka.api() : kafka.bot(), "membership:" + agg, v, {}});
         ids.insert(id);
       }
     }
@@ -108,7 +106,7 @@ Planned plan_race(int keys, int seed) {
   const auto n = p.messages.size();
   for (std::size_t i = 0; i < n / 100; ++i) p.messages.push_back(p.messages[rng() % n]);
   for (int i = 0; i < 5; ++i) {
-    p.messages.push_back(OutMessage{"transitions.bot", std::nullopt, "garbage-" + std::to_string(i), {}});
+    p.messages.push_back(OutMessage{kafka.bot(), std::nullopt, "garbage-" + std::to_string(i), {}});
   }
   p.event_ids.assign(ids.begin(), ids.end());
   return p;

@@ -1,4 +1,5 @@
-// End-to-end helpers: run `lockstep broker` and `lockstep run` as real processes.
+// End-to-end helpers: run `lockstep run` as a real process, on `lockstep
+// broker` (a development broker process) or the real Kafka node (TestKafka).
 #pragma once
 
 #include <memory>
@@ -6,6 +7,7 @@
 #include <vector>
 
 #include "lockstep/kafka.hpp"
+#include "lockstep/test/kafka.hpp"
 #include "lockstep/test/support.hpp"
 
 namespace lockstep::test {
@@ -17,21 +19,14 @@ struct TempDir {
   std::string path;
 };
 
-// `lockstep broker` child; bootstrap() is the address it printed first.
-class BrokerProcess {
- public:
-  explicit BrokerProcess(const std::string& log, int partitions = 4);
-  const std::string& bootstrap() const { return bootstrap_; }
-  Process& process() { return *proc_; }
+// The Kafka of an end-to-end test: a `lockstep broker` child (its stderr in
+// `log`) on the development broker, the real node with fresh topics otherwise.
+TestKafka broker_for_e2e(const std::string& log, int partitions = 4);
 
- private:
-  std::unique_ptr<Process> proc_;
-  std::string bootstrap_;
-};
-
-// The shipped config with these brokers, database and metrics port, short
-// group-session timeouts (so a SIGKILLed member leaves quickly) and quick retries.
-std::string write_worker_config(const std::string& dir, const std::string& brokers, const std::string& db_url,
+// The shipped config with this Kafka (its address and topic names), database
+// and metrics port, short group-session timeouts (so a SIGKILLed member leaves
+// quickly) and quick retries.
+std::string write_worker_config(const std::string& dir, const TestKafka& kafka, const std::string& db_url,
                                 int metrics_port, const std::string& group);
 
 std::unique_ptr<Process> start_worker(const std::string& config, const std::string& log);
@@ -42,7 +37,7 @@ std::unique_ptr<Process> start_worker(const std::string& config, const std::stri
 struct WorkerSetup {
   explicit WorkerSetup(const std::string& group_prefix);
   TempDir dir;
-  BrokerProcess broker;
+  TestKafka broker;
   TestDb db;
   int port;
   std::string cfg_path;
@@ -53,7 +48,7 @@ struct Planned {
   std::vector<OutMessage> messages;
   std::vector<std::string> event_ids;  // distinct
 };
-Planned plan_race(int keys, int seed);
+Planned plan_race(const TestKafka& kafka, int keys, int seed);
 
 std::string read_file(const std::string& path);
 

@@ -1,4 +1,4 @@
-// Real processes: `lockstep broker` + `lockstep run`, SIGKILLed mid-stream and
+// Real processes: `lockstep run` on `lockstep broker` or the real Kafka node, SIGKILLed mid-stream and
 // restarted; afterwards every event has exactly one outcome and nothing was
 // applied twice. Also: health endpoints, SIGTERM exit code, bad config exit 2.
 #include <gtest/gtest.h>
@@ -21,7 +21,7 @@ TEST(EndToEnd, SigkillMidStreamThenRestartGivesExactlyOneOutcomeEach) {
   WorkerSetup setup("e2e-");
   const auto machines = parse_config(builtin_config_text(), "<built-in>").machines;
 
-  auto plan = plan_race(150, 7);
+  auto plan = plan_race(setup.broker, 150, 7);
   {
     Producer p(setup.broker.bootstrap(), {});
     auto ds = p.send(plan.messages, 60s);
@@ -71,6 +71,7 @@ TEST(EndToEnd, SigkillMidStreamThenRestartGivesExactlyOneOutcomeEach) {
 }
 
 TEST(EndToEnd, BadConfigExitsTwoNamingTheKey) {
+  if (on_real_broker()) GTEST_SKIP() << "touches no Kafka";
   TempDir dir;
   const auto path = dir.path + "/bad.yaml";
   std::string y = builtin_config_text();
@@ -104,7 +105,7 @@ TEST(EndToEnd, AMissingTopicIsNamedAtStartUp) {
   {
     std::ifstream in(setup.cfg_path);
     std::string y((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string dlq = "dead_letter_topic: transitions.dlq";
+    const std::string dlq = "dead_letter_topic: " + setup.broker.dlq();
     ASSERT_NE(y.find(dlq), std::string::npos);
     y.replace(y.find(dlq), dlq.size(), "dead_letter_topic: transitions.nowhere");
     std::ofstream(setup.cfg_path) << y;
@@ -117,12 +118,12 @@ TEST(EndToEnd, AMissingTopicIsNamedAtStartUp) {
                 "the table but not published until it is created (`lockstep topics ensure` creates every "
                 "configured topic");
   })) << read_file(log);
-  EXPECT_FALSE(said("topic transitions.bot does not exist")) << read_file(log);
+  EXPECT_FALSE(said("topic " + setup.broker.bot() + " does not exist")) << read_file(log);
 
   // The topics that exist are consumed meanwhile.
   {
     Producer p(setup.broker.bootstrap(), {});
-    OutMessage m{"transitions.bot", std::string("membership:m1"),
+    OutMessage m{setup.broker.bot(), std::string("membership:m1"),
                  R"({"event_id":"m-1","aggregate_type":"membership","aggregate_id":"m1","transition":"join"})", {}};
     for (const auto& d : p.send({m}, 10s)) ASSERT_TRUE(d.error.empty()) << d.error;
   }
@@ -135,7 +136,7 @@ TEST(EndToEnd, AMissingTopicIsNamedAtStartUp) {
 
 TEST(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
   TempDir dir;
-  BrokerProcess broker(dir.path + "/broker.log");
+  const auto broker = broker_for_e2e(dir.path + "/broker.log");
   TestDb db;
   const std::string db_password = "pw-7Hq2-db-secret";
   const std::string kafka_password = "pw-9Zx4-kafka-secret";
@@ -144,7 +145,7 @@ TEST(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
   const int port = free_port();
   // The file has the SASL password (a librdkafka property) and a database URL
   // without one; the environment overrides the URL with the password in it.
-  auto cfg_path = write_worker_config(dir.path, broker.bootstrap(), db.url(), port, "secrets-" + unique_suffix());
+  auto cfg_path = write_worker_config(dir.path, broker, db.url(), port, "secrets-" + unique_suffix());
   {
     std::ifstream in(cfg_path);
     std::string y((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -168,11 +169,11 @@ TEST(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
     Producer p(broker.bootstrap(), {});
     const std::string key = "membership:s1";
     for (const auto& m : std::vector<OutMessage>{
-             {"transitions.bot", key, ev("s-1", "join", payload_values[0]), {}},
-             {"transitions.bot", key, ev("s-2", "edit", payload_values[1]), {}},
-             {"transitions.bot", key, ev("s-3", "reinstate", payload_values[2]), {}},           // invalid
-             {"transitions.bot", key, ev("s-4", "edit", payload_values[3], R"(,"expected_version":0)"), {}},  // stale
-             {"transitions.bot", key, truncated(ev("s-5", "edit", payload_values[4])), {}},  // malformed
+             {broker.bot(), key, ev("s-1", "join", payload_values[0]), {}},
+             {broker.bot(), key, ev("s-2", "edit", payload_values[1]), {}},
+             {broker.bot(), key, ev("s-3", "reinstate", payload_values[2]), {}},           // invalid
+             {broker.bot(), key, ev("s-4", "edit", payload_values[3], R"(,"expected_version":0)"), {}},  // stale
+             {broker.bot(), key, truncated(ev("s-5", "edit", payload_values[4])), {}},  // malformed
          }) {
       const auto d = p.send({m}, 30s);
       ASSERT_TRUE(d[0].error.empty()) << d[0].error;
@@ -185,7 +186,7 @@ TEST(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
   EXPECT_EQ(count(db, "SELECT count(*) FROM dead_letters"), 3);
   const auto metrics = http_get(port, "/metrics");
   ASSERT_EQ(metrics.first, 200);
-  const auto dead = read_topics(broker.bootstrap(), {}, {"transitions.dlq"}, 30s);
+  const auto dead = read_topics(broker.bootstrap(), {}, {broker.dlq()}, 30s);
   ASSERT_EQ(dead.size(), 3u);
   w.signal(SIGTERM);
   EXPECT_EQ(w.wait(15s), 0);
@@ -208,13 +209,13 @@ TEST(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
 
 TEST(EndToEnd, EmitReportsEachDeliveryAndRejectsBadLines) {
   TempDir dir;
-  BrokerProcess broker(dir.path + "/broker.log", 2);
+  const auto broker = broker_for_e2e(dir.path + "/broker.log", 2);
   const auto in = dir.path + "/events.jsonl";
   std::ofstream(in) << R"({"event_id":"e1","aggregate_type":"membership","aggregate_id":"u1","transition":"join"})" << "\n"
                     << "\n"
                     << R"({"event_id":"e2","aggregate_type":"membership","aggregate_id":"u2","transition":"join"})" << "\n"
                     << R"({"event_id":"e3","aggregate_type":"membership"})" << "\n";
-  Process e({bin_dir() + "/lockstep", "emit", "--topic", "transitions.bot", in},
+  Process e({bin_dir() + "/lockstep", "emit", "--topic", broker.bot(), in},
             {{"LOCKSTEP_KAFKA_BROKERS", broker.bootstrap()}}, dir.path + "/emit.log");
   std::vector<std::string> lines;
   while (auto l = e.read_line(30s)) lines.push_back(*l);
@@ -230,7 +231,7 @@ TEST(EndToEnd, EmitReportsEachDeliveryAndRejectsBadLines) {
 
   // Keys are aggregate_type:aggregate_id.
   Consumer c(broker.bootstrap(), "emit-check-" + unique_suffix(), {}, {});
-  c.subscribe({"transitions.bot"});
+  c.subscribe({broker.bot()});
   std::vector<Message> got;
   ASSERT_TRUE(poll_until(30s, [&] {
     if (auto m = c.poll(100ms)) got.push_back(*m);

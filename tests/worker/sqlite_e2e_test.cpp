@@ -23,10 +23,10 @@ long count(const TestStoreDb& db, const std::string& sql) { return std::stol(db.
 
 TEST(SqliteEndToEnd, RacingEventsGetExactlyOneOutcomeEachOnAnSqliteFile) {
   TempDir dir;
-  BrokerProcess broker(dir.path + "/broker.log");
+  const auto broker = broker_for_e2e(dir.path + "/broker.log");
   TestStoreDb db(Backend::sqlite, /*migrate=*/false);  // `lockstep migrate up` does it
   const int port = free_port();
-  const auto cfg_path = write_worker_config(dir.path, broker.bootstrap(), db.url(), port, "sqlite-e2e-" + unique_suffix());
+  const auto cfg_path = write_worker_config(dir.path, broker, db.url(), port, "sqlite-e2e-" + unique_suffix());
   const auto machines = parse_config(builtin_config_text(), "<built-in>").machines;
   const std::map<std::string, std::string> no_overrides = {{"LOCKSTEP_DATABASE_URL", ""}, {"LOCKSTEP_KAFKA_BROKERS", ""}};
 
@@ -43,7 +43,7 @@ TEST(SqliteEndToEnd, RacingEventsGetExactlyOneOutcomeEachOnAnSqliteFile) {
   }
   EXPECT_EQ(db.scalar("PRAGMA journal_mode"), "wal");
 
-  auto plan = plan_race(60, 11);
+  auto plan = plan_race(broker, 60, 11);
   {
     Producer p(broker.bootstrap(), {});
     auto ds = p.send(plan.messages, 60s);
@@ -65,7 +65,7 @@ TEST(SqliteEndToEnd, RacingEventsGetExactlyOneOutcomeEachOnAnSqliteFile) {
   const long dead = count(db, "SELECT count(*) FROM dead_letters");
   EXPECT_GE(dead, 5);
   EXPECT_EQ(count(db, "SELECT count(*) FROM dead_letters WHERE reason = 'malformed'"), 5);
-  const auto dlq = read_topics(broker.bootstrap(), {}, {"transitions.dlq"}, 30s);
+  const auto dlq = read_topics(broker.bootstrap(), {}, {broker.dlq()}, 30s);
   EXPECT_EQ(static_cast<long>(dlq.size()), dead) << "one dead-letter message per dead_letters row";
 
   // A second worker process on the same file joins the group; more racing events.
@@ -80,7 +80,7 @@ TEST(SqliteEndToEnd, RacingEventsGetExactlyOneOutcomeEachOnAnSqliteFile) {
     std::ofstream(cfg2) << y;
   }
   auto w2 = start_worker(cfg2, dir2.path + "/worker.log");
-  auto plan2 = plan_race(60, 12);
+  auto plan2 = plan_race(broker, 60, 12);
   {
     Producer p(broker.bootstrap(), {});
     auto ds = p.send(plan2.messages, 60s);
@@ -104,15 +104,15 @@ TEST(SqliteEndToEnd, RacingEventsGetExactlyOneOutcomeEachOnAnSqliteFile) {
   EXPECT_EQ(count(db, "SELECT count(*) FROM aggregates a WHERE version <> (SELECT count(*) FROM transition_audit t "
                       "WHERE t.aggregate_type = a.aggregate_type AND t.aggregate_id = a.aggregate_id)"),
             0);
-  EXPECT_GT(count(db, "SELECT count(*) FROM transition_audit WHERE source_topic = 'transitions.api'"), 0);
-  EXPECT_GT(count(db, "SELECT count(*) FROM transition_audit WHERE source_topic = 'transitions.bot'"), 0);
+  EXPECT_GT(count(db, "SELECT count(*) FROM transition_audit WHERE source_topic = '" + broker.api() + "'"), 0);
+  EXPECT_GT(count(db, "SELECT count(*) FROM transition_audit WHERE source_topic = '" + broker.bot() + "'"), 0);
   auto violations = invariant_violations(db, machines);
   EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
   const long dead2 = count(db, "SELECT count(*) FROM dead_letters");
   ASSERT_TRUE(poll_until(30s, [&] {
-    return static_cast<long>(read_topics(broker.bootstrap(), {}, {"transitions.dlq"}, 30s).size()) >= dead2;
+    return static_cast<long>(read_topics(broker.bootstrap(), {}, {broker.dlq()}, 30s).size()) >= dead2;
   }));
-  EXPECT_EQ(static_cast<long>(read_topics(broker.bootstrap(), {}, {"transitions.dlq"}, 30s).size()), dead2)
+  EXPECT_EQ(static_cast<long>(read_topics(broker.bootstrap(), {}, {broker.dlq()}, 30s).size()), dead2)
       << "one dead-letter message per dead_letters row";
 
   // SIGTERM: both exit 0.

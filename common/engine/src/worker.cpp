@@ -471,24 +471,34 @@ struct Worker::Impl {
     }
   }
 
-  void on_revoke(const std::vector<TopicPartition>& parts) {
+  void on_revoke(const std::vector<TopicPartition>& parts, bool lost) {
     std::set<TopicPartition> revoked;
     for (const auto& p : parts) revoked.insert(TopicPartition{p.topic, p.partition});
-    const auto dropped = sched.drop_if([&](const Work& w) {
-      return revoked.count(TopicPartition{w.src.topic, w.src.partition}) > 0;
-    });
-    // Let events already running finish so their outcomes count in the final commit.
+    if (revoked.empty()) return;  // cooperative-sticky: nothing of ours moves
+    const auto is_revoked = [&](const Work& w) { return revoked.count(TopicPartition{w.src.topic, w.src.partition}) > 0; };
+    const auto dropped = sched.drop_if(is_revoked);
+    // Let the revoked partitions' events already running finish so their
+    // outcomes count in the final commit. Only theirs: with cooperative-sticky
+    // the partitions that stay keep running, and their queue may never drain.
     // While stopping, shutdown() has already waited for what runs.
     const auto deadline = Clock::now() + milliseconds(stopping ? 0 : std::min(cfg.shutdown_timeout_ms, 10000));
-    while (sched.in_flight() > 0 && Clock::now() < deadline && !stop_asked())
+    while (sched.in_flight_if(is_revoked) > 0 && Clock::now() < deadline && !stop_asked())
       poll_producer(milliseconds(5));
     // Events that failed meanwhile went back to wait: they belong to the next owner now.
-    sched.drop_if([&](const Work& w) { return revoked.count(TopicPartition{w.src.topic, w.src.partition}) > 0; });
-    // Inside the rebalance callback: no poll(); librdkafka looks up the coordinator itself.
-    // While stopping, shutdown() has already retried: one attempt is enough.
-    const auto commit_deadline = stopping ? Clock::now() : std::max(deadline, Clock::now() + milliseconds(2000));
-    if (!commit_until(commit_deadline, &revoked, false))
-      spdlog::warn("final offset commit for revoked partitions failed: the next owner re-reads their last events");
+    sched.drop_if(is_revoked);
+    if (lost) {
+      // The group gave these partitions away already (this member missed its
+      // session timeout): a commit would be refused, the next owner re-reads
+      // from the last commit, and outcomes already recorded make it a no-op.
+      spdlog::warn("partitions lost to the group (session timeout missed): their last events are re-read by the "
+                   "next owner");
+    } else {
+      // Inside the rebalance callback: no poll(); librdkafka looks up the coordinator itself.
+      // While stopping, shutdown() has already retried: one attempt is enough.
+      const auto commit_deadline = stopping ? Clock::now() : std::max(deadline, Clock::now() + milliseconds(2000));
+      if (!commit_until(commit_deadline, &revoked, false))
+        spdlog::warn("final offset commit for revoked partitions failed: the next owner re-reads their last events");
+    }
     std::lock_guard lk(book_mu);
     for (const auto& tp : revoked) {
       book.erase(tp);
@@ -861,7 +871,7 @@ struct Worker::Impl {
     producer = std::make_unique<Producer>(cfg.kafka.brokers, cfg.kafka.properties);
     Consumer::Hooks hooks;
     hooks.on_assign = [this](const auto& p) { on_assign(p); };
-    hooks.on_revoke = [this](const auto& p) { on_revoke(p); };
+    hooks.on_revoke = [this](const auto& p, bool lost) { on_revoke(p, lost); };
     hooks.on_error = [this](const std::string& what, bool is_fatal) {
       metrics->infra_error("kafka");
       spdlog::warn("kafka: {}", what);

@@ -121,18 +121,39 @@ struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
 
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
+    // cooperative-sticky hands over only the partitions that move, and
+    // librdkafka refuses assign()/unassign() then: the whole assignment would
+    // be dropped and re-fetched on every member at every rebalance.
+    const bool cooperative = c->rebalance_protocol() == "COOPERATIVE";
+    auto parts = convert(partitions);
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      auto parts = convert(partitions);
       if (hooks.on_assign) hooks.on_assign(parts);
-      c->assign(partitions);
+      if (cooperative) {
+        if (std::unique_ptr<RdKafka::Error> e(c->incremental_assign(partitions)); e)
+          report_assignment_error("incremental assign", e->str());
+      } else if (const auto e = c->assign(partitions); e != RdKafka::ERR_NO_ERROR) {
+        report_assignment_error("assign", RdKafka::err2str(e));
+      }
       self->joined_ = true;
     } else {
-      auto parts = convert(partitions);
-      if (hooks.on_revoke) hooks.on_revoke(parts);
-      c->unassign();
+      if (hooks.on_revoke) hooks.on_revoke(parts, c->assignment_lost());
+      if (cooperative) {
+        if (std::unique_ptr<RdKafka::Error> e(c->incremental_unassign(partitions)); e)
+          spdlog::warn("kafka: incremental unassign failed: {}", e->str());
+      } else if (const auto e = c->unassign(); e != RdKafka::ERR_NO_ERROR) {
+        spdlog::warn("kafka: unassign failed: {}", RdKafka::err2str(e));
+      }
       // Still a member of the group while re-joining: readiness follows the
       // next assignment; a revoke alone does not make the worker not-ready.
     }
+  }
+
+  // librdkafka refused an assignment: the member would own partitions it
+  // never fetches (they would stall until it leaves), so this is fatal: the
+  // worker stops and its restart joins the group afresh.
+  void report_assignment_error(const char* what, const std::string& err) {
+    spdlog::error("kafka: {} failed: {}", what, err);
+    if (hooks.on_error) hooks.on_error(std::string(what) + " failed: " + err, true);
   }
 
   void event_cb(RdKafka::Event& e) override {
@@ -244,6 +265,8 @@ void Consumer::resume(const std::vector<TopicPartition>& parts) {
   TpList l(parts);
   impl_->consumer->resume(l.v);
 }
+
+std::string Consumer::rebalance_protocol() { return impl_->consumer->rebalance_protocol(); }
 
 std::vector<TopicPartition> Consumer::assignment() {
   std::vector<RdKafka::TopicPartition*> ps;

@@ -22,9 +22,9 @@ std::size_t KeyScheduler::collect_locked(std::vector<WorkPtr>& out, std::size_t 
                                          Clock::time_point now) {
   std::size_t added = 0;
   while (out.size() < max && !delayed_.empty() && delayed_.begin()->first <= now) {
+    running_.insert(delayed_.begin()->second.get());
     out.push_back(std::move(delayed_.begin()->second));
     delayed_.erase(delayed_.begin());
-    ++in_flight_;
     ++added;
   }
   while (out.size() < max && !ready_.empty()) {
@@ -33,9 +33,9 @@ std::size_t KeyScheduler::collect_locked(std::vector<WorkPtr>& out, std::size_t 
     auto it = keys_.find(key);
     if (it == keys_.end() || it->second.busy || it->second.queue.empty()) continue;
     it->second.busy = true;
+    running_.insert(it->second.queue.front().get());
     out.push_back(std::move(it->second.queue.front()));
     it->second.queue.pop_front();
-    ++in_flight_;
     ++added;
   }
   return added;
@@ -91,14 +91,14 @@ void KeyScheduler::release_key_locked(const std::string& key) {
 
 void KeyScheduler::done(WorkPtr w) {
   std::lock_guard lk(mu_);
-  --in_flight_;
+  running_.erase(w.get());
   forget_locked(*w);
   release_key_locked(w->lane_key);
 }
 
 void KeyScheduler::retry_later(WorkPtr w, std::chrono::milliseconds delay) {
   std::lock_guard lk(mu_);
-  --in_flight_;
+  running_.erase(w.get());
   delayed_.emplace(Clock::now() + delay, std::move(w));
   // Every blocked taker must re-arm its timer for the new due time: a single woken
   // taker may leave (its own wait or linger ends, or it takes other work) before the
@@ -151,12 +151,17 @@ std::size_t KeyScheduler::size() const {
 
 std::size_t KeyScheduler::in_flight() const {
   std::lock_guard lk(mu_);
-  return in_flight_;
+  return running_.size();
+}
+
+std::size_t KeyScheduler::in_flight_if(const std::function<bool(const Work&)>& pred) const {
+  std::lock_guard lk(mu_);
+  return static_cast<std::size_t>(std::count_if(running_.begin(), running_.end(), [&](const Work* w) { return pred(*w); }));
 }
 
 KeyScheduler::Counts KeyScheduler::counts() const {
   std::lock_guard lk(mu_);
-  return {size_, in_flight_};
+  return {size_, running_.size()};
 }
 
 std::chrono::duration<double> KeyScheduler::oldest_age() const {

@@ -100,9 +100,15 @@ class Producer {
 class Consumer {
  public:
   struct Hooks {
-    // Called on the polling thread inside poll(), before assign/unassign.
+    // Called on the polling thread inside poll(), before the assignment
+    // changes. With the eager protocols (range, roundrobin) every rebalance
+    // revokes the whole assignment and then assigns a new one; with
+    // cooperative-sticky both lists hold only the partitions that move
+    // (either may be empty), and the rest keep being fetched meanwhile.
     std::function<void(const std::vector<TopicPartition>&)> on_assign;
-    std::function<void(const std::vector<TopicPartition>&)> on_revoke;
+    // `lost`: the group has already given these partitions to another member
+    // (this one missed its session timeout): an offset commit cannot succeed.
+    std::function<void(const std::vector<TopicPartition>&, bool lost)> on_revoke;
     std::function<void(const std::string& what, bool fatal)> on_error;
   };
   // Group consumer with auto commit and auto offset store off.
@@ -137,6 +143,8 @@ class Consumer {
   std::optional<int64_t> query_high_watermark(const std::string& topic, int32_t partition,
                                               std::chrono::milliseconds timeout);
   bool joined() const { return joined_.load(); }  // has received an assignment since the last revoke/close
+  // "EAGER" or "COOPERATIVE" once the group has chosen an assignor, "NONE" before.
+  std::string rebalance_protocol();
   // Leaves the group (the revoke hook runs first). Waits at most `timeout`:
   // what is not done by then (a coordinator that does not answer) is given up,
   // and the group notices the member gone after its session timeout.

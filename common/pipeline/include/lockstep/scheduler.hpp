@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "lockstep/work.hpp"
@@ -45,6 +46,8 @@ class KeyScheduler {
 
   std::size_t size() const;      // events owned: queued + in flight + waiting
   std::size_t in_flight() const;  // handed out by take_batch and not yet returned
+  // How many of those match `pred` (e.g. the events of partitions being revoked).
+  std::size_t in_flight_if(const std::function<bool(const Work&)>& pred) const;
   struct Counts {
     std::size_t size = 0;
     std::size_t in_flight = 0;
@@ -68,8 +71,8 @@ class KeyScheduler {
   std::deque<std::string> ready_;  // keys that may have a runnable head (validated on pop)
   std::multimap<Clock::time_point, WorkPtr> delayed_;
   std::multiset<Clock::time_point> consumed_at_;
+  std::unordered_set<const Work*> running_;  // handed out by take_batch, not yet returned
   std::size_t size_ = 0;
-  std::size_t in_flight_ = 0;
   bool closed_ = false;
 };
 
