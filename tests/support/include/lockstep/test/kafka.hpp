@@ -26,10 +26,13 @@ bool on_real_broker();
 // ("cooperative-sticky" -> "cooperative_sticky").
 std::string strategy_name(const ::testing::TestParamInfo<std::string>& info);
 
-// session.timeout.ms for a test whose members join and leave often: the
+// session.timeout.ms for a test whose group members join and leave often: the
 // development broker waits that long less one second for every rebalance
 // (librdkafka's mock group coordinator), so 2500 there; a real broker
 // refuses less than its group.min.session.timeout.ms (6000 by default).
+// Only for members whose rebalance callbacks return at once: a worker's
+// revocation waits for running events and a final commit, and a slow build
+// (ThreadSanitizer) would outlast 2.5 s and be dropped from the group.
 std::string group_session_timeout_ms();
 
 class TestKafka {
