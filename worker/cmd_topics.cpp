@@ -21,19 +21,6 @@ constexpr const char* kUsage =
     "  ensure  creates the missing ones as kafka.new_topics says; never changes an existing topic (it\n"
     "          reports what differs); exit 1 when one could not be created";
 
-struct Wanted {
-  std::string topic;
-  std::string role;  // "input", "dead-letter", "outcome"
-};
-
-std::vector<Wanted> configured(const KafkaConfig& k) {
-  std::vector<Wanted> out;
-  for (const auto& t : k.topics) out.push_back({t.topic, "input"});
-  out.push_back({k.dead_letter_topic, "dead-letter"});
-  if (!k.outcome_topic.empty()) out.push_back({k.outcome_topic, "outcome"});
-  return out;
-}
-
 // What differs between an existing topic and kafka.new_topics ("" when nothing).
 std::string differences(Admin& admin, const TopicDescription& d, const NewTopicsConfig& want,
                         std::chrono::milliseconds timeout) {
@@ -79,7 +66,7 @@ int cmd_topics(Args& args) {
   const bool ensure = pos[0] == "ensure";
 
   Admin admin(cfg.kafka.brokers, cfg.kafka.properties);
-  const auto wanted = configured(cfg.kafka);
+  const auto wanted = configured_topics(cfg.kafka);
   std::vector<std::string> names;
   for (const auto& w : wanted) names.push_back(w.topic);
   auto described = admin.describe(names, timeout);

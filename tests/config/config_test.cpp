@@ -613,6 +613,22 @@ TEST(LoadConfig, ProcessEnvReadsTheEnvironment) {
 
 // ------------------------------------------------------------ secrets
 
+// What `lockstep topics` and the worker's start-up check: every topic named, with its role.
+TEST(ConfiguredTopics, InputsThenDeadLetterThenOutcomeWhenSet) {
+  KafkaConfig k;
+  k.topics = {{"in.a", "a"}, {"in.b", "b"}};
+  k.dead_letter_topic = "dl";
+  auto t = configured_topics(k);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].topic + "/" + t[0].role, "in.a/input");
+  EXPECT_EQ(t[1].topic + "/" + t[1].role, "in.b/input");
+  EXPECT_EQ(t[2].topic + "/" + t[2].role, "dl/dead-letter");
+  k.outcome_topic = "out";
+  t = configured_topics(k);
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_EQ(t[3].topic + "/" + t[3].role, "out/outcome");
+}
+
 TEST(RedactUrl, Cases) {
   EXPECT_EQ(redact_url("postgresql://user:secret@host:5432/db"), "postgresql://user:***@host:5432/db");
   EXPECT_EQ(redact_url("postgres://user:p@ss:w/rd@host/db?sslmode=require"),

@@ -6,7 +6,10 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <sstream>
+#include <vector>
 
 #include "lockstep/kafka.hpp"
 #include "lockstep/test/support.hpp"
@@ -70,6 +73,20 @@ class TopicsCliTest : public ::testing::Test {
     return r;
   }
 
+  // `lockstep run` on this test's config and the real broker, its log at `log`.
+  std::unique_ptr<Process> start_worker(const test::TestDb& db, const std::string& group_prefix,
+                                        const std::string& log) {
+    return std::make_unique<Process>(
+        std::vector<std::string>{bin_dir() + "/lockstep", "run", "--config", config, "--brokers", brokers,
+                                 "--database-url", db.url(), "--metrics-listen",
+                                 "127.0.0.1:" + std::to_string(test::free_port())},
+        std::map<std::string, std::string>{{"LOCKSTEP_KAFKA_BROKERS", ""},
+                                           {"LOCKSTEP_KAFKA_GROUP_ID", group_prefix + test::unique_suffix()},
+                                           {"LOCKSTEP_DATABASE_URL", ""},
+                                           {"LOCKSTEP_METRICS_LISTEN", ""}},
+        log);
+  }
+
   std::string brokers;
   std::filesystem::path dir;
   std::string config;
@@ -126,11 +143,7 @@ TEST_F(TopicsCliTest, CheckSaysWhatIsMissingEnsureCreatesItAndNeverChangesAnExis
 TEST_F(TopicsCliTest, TheWorkerNamesAMissingInputTopicAndSaysWhenItAppears) {
   test::TestDb db;
   const std::string log = (dir / "worker.log").string();
-  Process worker({bin_dir() + "/lockstep", "run", "--config", config, "--brokers", brokers, "--database-url",
-                  db.url(), "--metrics-listen", "127.0.0.1:" + std::to_string(test::free_port())},
-                 {{"LOCKSTEP_KAFKA_BROKERS", ""}, {"LOCKSTEP_KAFKA_GROUP_ID", "topics-" + test::unique_suffix()},
-                  {"LOCKSTEP_DATABASE_URL", ""}, {"LOCKSTEP_METRICS_LISTEN", ""}},
-                 log);
+  const auto worker = start_worker(db, "topics-", log);
   const auto said = [&](const std::string& text) { return slurp(log).find(text) != std::string::npos; };
   EXPECT_TRUE(test::poll_until(30s, [&] {
     return said("the input topic " + p + "bot does not exist on the cluster: nothing is consumed from it") &&
@@ -139,8 +152,8 @@ TEST_F(TopicsCliTest, TheWorkerNamesAMissingInputTopicAndSaysWhenItAppears) {
   ASSERT_EQ(topics("ensure").exit, 0);
   // Checked again every 30 s.
   EXPECT_TRUE(test::poll_until(45s, [&] { return said("the input topic " + p + "bot exists now"); }));
-  worker.signal(SIGTERM);
-  EXPECT_EQ(worker.wait(30s), 0);
+  worker->signal(SIGTERM);
+  EXPECT_EQ(worker->wait(30s), 0);
   if (HasFailure()) ADD_FAILURE() << "worker log:\n" << slurp(log);
 }
 
@@ -153,11 +166,7 @@ TEST_F(TopicsCliTest, ADeadLetterFitsTheDeadLetterTopicsOwnSizeLimit) {
   ASSERT_EQ(topics("ensure").exit, 0);
   test::TestDb db;
   const std::string log = (dir / "worker.log").string();
-  Process worker({bin_dir() + "/lockstep", "run", "--config", config, "--brokers", brokers, "--database-url",
-                  db.url(), "--metrics-listen", "127.0.0.1:" + std::to_string(test::free_port())},
-                 {{"LOCKSTEP_KAFKA_BROKERS", ""}, {"LOCKSTEP_KAFKA_GROUP_ID", "size-" + test::unique_suffix()},
-                  {"LOCKSTEP_DATABASE_URL", ""}, {"LOCKSTEP_METRICS_LISTEN", ""}},
-                 log);
+  const auto worker = start_worker(db, "size-", log);
   // Not a legal first transition: dead-lettered with the whole event in the message.
   const std::string id = "big-" + test::unique_suffix();
   const std::string event = R"({"event_id":")" + id +
@@ -179,8 +188,8 @@ TEST_F(TopicsCliTest, ADeadLetterFitsTheDeadLetterTopicsOwnSizeLimit) {
   EXPECT_LE(msgs[0].value.size(), 100000u);
   EXPECT_NE(msgs[0].value.find(R"("trimmed":true)"), std::string::npos) << msgs[0].value.substr(0, 500);
   EXPECT_NE(msgs[0].value.find(R"("event_id":")" + id + "\""), std::string::npos);
-  worker.signal(SIGTERM);
-  EXPECT_EQ(worker.wait(30s), 0) << slurp(log);
+  worker->signal(SIGTERM);
+  EXPECT_EQ(worker->wait(30s), 0) << slurp(log);
 }
 
 TEST_F(TopicsCliTest, AnUnreachableClusterIsAClearErrorNotAHang) {

@@ -179,6 +179,14 @@ std::string get_string(const YAML::Node& n, const std::string& key) {
 
 }  // namespace
 
+std::vector<ConfiguredTopic> configured_topics(const KafkaConfig& k) {
+  std::vector<ConfiguredTopic> out;
+  for (const auto& t : k.topics) out.push_back({t.topic, "input"});
+  out.push_back({k.dead_letter_topic, "dead-letter"});
+  if (!k.outcome_topic.empty()) out.push_back({k.outcome_topic, "outcome"});
+  return out;
+}
+
 bool is_valid_topic_name(std::string_view t) {
   if (t.empty() || t.size() > 249 || t == "." || t == "..") return false;
   for (const char c : t) {

@@ -824,12 +824,9 @@ struct Worker::Impl {
   // report, not this check's.
   Waker topic_waker;
   void topic_watch_loop() {
-    std::vector<std::pair<std::string, std::string>> wanted;  // topic, what it is for
-    for (const auto& t : cfg.kafka.topics) wanted.push_back({t.topic, "input"});
-    wanted.push_back({cfg.kafka.dead_letter_topic, "dead-letter"});
-    if (!cfg.kafka.outcome_topic.empty()) wanted.push_back({cfg.kafka.outcome_topic, "outcome"});
+    const auto wanted = configured_topics(cfg.kafka);
     std::vector<std::string> names;
-    for (const auto& [topic, role] : wanted) names.push_back(topic);
+    for (const auto& w : wanted) names.push_back(w.topic);
     std::set<std::string> reported;  // missing, and said so
     std::unique_ptr<Admin> admin;
     while (!stopping) {

@@ -1,5 +1,6 @@
 #pragma once
 #include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
 
 #include <memory>
 #include <string>
@@ -31,6 +32,17 @@ inline void set_default(RdKafka::Conf& conf, const KafkaProps& props, const std:
 inline void force(RdKafka::Conf& conf, const std::string& k, const std::string& v) {
   std::string err;
   if (conf.set(k, v, err) != RdKafka::Conf::CONF_OK) throw KafkaError(k + ": " + err);
+}
+
+// One librdkafka log line (an EVENT_LOG event; `who` says which client) at
+// the spdlog level of its syslog severity: emergency..error as error,
+// warning as warn, notice and info as info, debug as debug.
+inline void log_event(const char* who, RdKafka::Event& e) {
+  const auto level = e.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR     ? spdlog::level::err
+                     : e.severity() == RdKafka::Event::EVENT_SEVERITY_WARNING ? spdlog::level::warn
+                     : e.severity() == RdKafka::Event::EVENT_SEVERITY_DEBUG   ? spdlog::level::debug
+                                                                              : spdlog::level::info;
+  spdlog::log(level, "{}: {} {}", who, e.fac(), e.str());
 }
 
 }  // namespace lockstep::kafka_detail

@@ -162,7 +162,7 @@ struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
         if (hooks.on_error) hooks.on_error(RdKafka::err2str(e.err()) + ": " + e.str(), e.fatal());
         break;
       case RdKafka::Event::EVENT_LOG:
-          spdlog::warn("kafka: {} {}", e.fac(), e.str());
+        log_event("kafka consumer", e);
         break;
       default:
         break;

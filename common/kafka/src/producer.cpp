@@ -76,7 +76,7 @@ struct Producer::Impl : public RdKafka::EventCb {
           spdlog::warn("kafka producer: {}: {}", RdKafka::err2str(e.err()), e.str());
         break;
       case RdKafka::Event::EVENT_LOG:
-        spdlog::warn("kafka producer: {} {}", e.fac(), e.str());
+        log_event("kafka producer", e);
         break;
       default:
         break;

@@ -118,6 +118,14 @@ const std::string& builtin_config_text();
 // Kafka's rule for topic names: 1-249 characters of [a-zA-Z0-9._-], not "." or "..".
 bool is_valid_topic_name(std::string_view topic);
 
+// Every topic the configuration names, with what it is for: "input",
+// "dead-letter" or "outcome" (the last only when one is configured).
+struct ConfiguredTopic {
+  std::string topic;
+  std::string role;
+};
+std::vector<ConfiguredTopic> configured_topics(const KafkaConfig& k);
+
 // A URL or connection string with any password replaced by "***", for logs.
 std::string redact_url(const std::string& url);
 
