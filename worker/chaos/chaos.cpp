@@ -884,6 +884,17 @@ int run(const Options& o) {
   // Fault windows per class (start, end), for the readiness report.
   std::map<std::string, std::vector<std::pair<Clock::time_point, Clock::time_point>>> windows;
   const auto begin_window = [&](const std::string& cls) { windows[cls].push_back({Clock::now(), Clock::time_point{}}); };
+  // A fault lasts at least as long as planned, even when the plan runs behind
+  // (a step before it that waited, e.g. for the disk-full fault to show): its
+  // end waits for its length from its actual start. Without that, a late start
+  // and its end ran back to back and the fault was never there.
+  const auto hold_window = [&](const std::string& cls, Clock::duration planned) {
+    const auto until = windows[cls].back().first + planned;
+    while (Clock::now() < until) {
+      std::this_thread::sleep_for(50ms);  // the schedule's clock, not synchronisation
+      check_interrupted(o);
+    }
+  };
   const auto end_window = [&](const std::string& cls) { windows[cls].back().second = Clock::now(); };
   // Each cycle runs every fault class once (one cycle by default; --cycles N
   // repeats them, e.g. for a soak).
@@ -946,7 +957,8 @@ int run(const Options& o) {
                         c.start();
                         ++joins;
                       }});
-      plan.push_back({at(0.47), "PostgreSQL: start", [&, pgctl] {
+      plan.push_back({at(0.47), "PostgreSQL: start", [&, pgctl, down_for = at(0.47) - at(0.42)] {
+                        hold_window("database stopped (fast shutdown)", down_for);
                         pgctl("start");
                         db_down = false;
                         ++db_restarts;
@@ -967,6 +979,7 @@ int run(const Options& o) {
                         ++joins;
                       }});
       plan.push_back({at(0.10) + window_s, "PostgreSQL: thawed (SIGCONT)", [&, pgctl] {
+                        hold_window("database frozen (SIGSTOP)", window_s);
                         pgctl("thaw");
                         db_frozen = false;
                         ++db_restarts;
@@ -982,6 +995,7 @@ int run(const Options& o) {
                         begin_window("database crashed (SIGKILL)");
                       }});
       plan.push_back({at(0.56) + 3s, "PostgreSQL: start (crash recovery)", [&, pgctl] {
+                        hold_window("database crashed (SIGKILL)", 3s);
                         pgctl("start");
                         db_down = false;
                         ++db_restarts;
@@ -1006,6 +1020,7 @@ int run(const Options& o) {
                         // nothing for a while. Hold the fault until worker-a has
                         // noticed it (at most 30 s more), so that the check below
                         // measures the worker, not the schedule.
+                        hold_window("disk full", window_s);
                         poll_until(30s, 200ms, [&] { return a.readyz() != 200; });
                         disk.release();
                         end_window("disk full");
@@ -1034,6 +1049,7 @@ int run(const Options& o) {
                           begin_window(cut.cls);
                         }});
         plan.push_back({at(cut.share) + cut.length, std::string(cut.cls) + ": restored", [&, cut] {
+                          hold_window(cut.cls, cut.length);
                           for (const auto& addr : cut.addrs) net.cut(addr, false);
                           end_window(cut.cls);
                         }});
