@@ -9,15 +9,6 @@
 
 namespace lockstep::test {
 
-bool poll_until(std::chrono::milliseconds timeout, const std::function<bool()>& pred) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return pred();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
-
 std::optional<std::string> env(const char* name) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return std::nullopt;
@@ -34,5 +25,11 @@ std::optional<std::string> real_kafka_brokers() { return env("LOCKSTEP_TEST_KAFK
 
 std::string bin_dir() { return LOCKSTEP_BIN_DIR; }
 std::string source_dir() { return LOCKSTEP_SOURCE_DIR; }
+
+double metric_value(const std::string& text, const std::string& series) {
+  const auto p = text.find("\n" + series + " ");
+  if (p == std::string::npos) return -1;
+  return std::atof(text.c_str() + p + series.size() + 2);
+}
 
 }  // namespace lockstep::test

@@ -5,11 +5,8 @@
 
 #include "lockstep/store.hpp"
 #include "lockstep/test/support.hpp"
-#include "tools.hpp"
 
 namespace lockstep::test {
-
-std::string with_database(const std::string& base, const std::string& db) { return tools::with_database(base, db); }
 
 TestDb::TestDb(bool migrate) {
   auto base = env("LOCKSTEP_TEST_DATABASE_URL");

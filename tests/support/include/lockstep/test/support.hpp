@@ -6,11 +6,16 @@
 #include <optional>
 #include <string>
 
+#include "lockstep/kit/net.hpp"
+#include "lockstep/kit/pg.hpp"
+#include "lockstep/kit/poll.hpp"
+#include "lockstep/kit/process.hpp"
+
 namespace lockstep::test {
 
-// Polls `pred` every few milliseconds until it returns true or `timeout` passes.
-// Returns whether it became true. Use with ASSERT_TRUE(...) << "what we waited for".
-bool poll_until(std::chrono::milliseconds timeout, const std::function<bool()>& pred);
+// Polls `pred` (every 5 ms unless told) until it returns true or `timeout`
+// passes; whether it became true. Use with ASSERT_TRUE(...) << "what we waited for".
+using kit::poll_until;
 
 // Value of an environment variable, or nullopt.
 std::optional<std::string> env(const char* name);
@@ -60,7 +65,7 @@ class TestDb {
 };
 
 // URL of `base` with its database name replaced.
-std::string with_database(const std::string& base, const std::string& db);
+using kit::with_database;
 
 }  // namespace lockstep::test
 
@@ -75,41 +80,14 @@ std::vector<std::string> invariant_violations(const TestDb& db, const MachineSet
 
 }  // namespace lockstep::test
 
-#include <sys/types.h>
-#include <map>
-
 namespace lockstep::test {
 
-// A child process (posix_spawn) with its stdout on a pipe and stderr to a log file.
-// `extra_env` adds to the inherited environment; an empty value removes the variable.
-class Process {
- public:
-  Process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& extra_env,
-          const std::string& stderr_path);
-  ~Process();  // SIGKILLs and reaps if still running
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-
-  pid_t pid() const { return pid_; }
-  // Reads one line of stdout (without newline); nullopt on EOF/timeout.
-  std::optional<std::string> read_line(std::chrono::milliseconds timeout);
-  void signal(int sig);
-  // Waits for exit; returns the exit code (128+signal when killed), nullopt on timeout.
-  std::optional<int> wait(std::chrono::milliseconds timeout);
-  bool running();
-
- private:
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  std::string buf_;
-  std::optional<int> status_;
-};
-
-// A free TCP port on 127.0.0.1 (bound and released).
-int free_port();
-
-// HTTP GET http://127.0.0.1:port/path; returns the status code (0 when unreachable) and body.
-std::pair<int, std::string> http_get(int port, const std::string& path);
+// Child processes (stdout on a pipe unless told, stderr to a log), ports and
+// HTTP come from the kit that the benchmark and the chaos run share.
+using kit::free_port;
+using kit::http_get;
+using kit::Process;
+using kit::Stdout;
 
 // The value of one sample line (`name{labels} value`) of a Prometheus text
 // exposition, or -1 when absent. `series` is the full name with its labels.

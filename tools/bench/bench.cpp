@@ -47,7 +47,11 @@
 #include "lockstep/config.hpp"
 #include "lockstep/kafka.hpp"
 #include "run_topics.hpp"
-#include "tools.hpp"
+#include "lockstep/kit/args.hpp"
+#include "lockstep/kit/net.hpp"
+#include "lockstep/kit/pg.hpp"
+#include "lockstep/kit/poll.hpp"
+#include "lockstep/kit/process.hpp"
 #include "workload.hpp"
 
 extern char** environ;
@@ -57,7 +61,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-using namespace lockstep::tools;
+using namespace lockstep::kit;
 
 constexpr const char* kUsage = R"(usage: lockstep-bench [options]
   --events N         events in the workload (default 200000)
@@ -292,7 +296,7 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
     return r;
   }
 
-  Child worker(run, env, log);
+  Process worker(run, env, log, Stdout::log);
   std::string feed_error;            // written by the feeder, then feed_failed set
   std::atomic<bool> feed_failed{false};
   std::jthread feeder;  // joins (after a stop request) on every way out; declared after what it uses
@@ -311,10 +315,11 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
       r.error = "producing the paced events: " + feed_error;
       return r;
     }
-    if (auto m = http_get(port, "/metrics")) {
-      metrics = std::move(*m);
+    if (auto [status, body] = http_get(port, "/metrics"); status == 200) {
+      metrics = std::move(body);
       done = family_sum(metrics, "lockstep_events_total");
-      if (spec.feed && !feeder.joinable() && done >= static_cast<double>(spec.warmup) && http_get(port, "/readyz")) {
+      if (spec.feed && !feeder.joinable() && done >= static_cast<double>(spec.warmup) &&
+          http_get(port, "/readyz").first == 200) {
         warm = metrics;
         feeder = std::jthread([&spec, &feed_error, &feed_failed](std::stop_token st) {
           try {
@@ -345,7 +350,7 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
   r.p99 = quantile(metrics, 0.99, warm) * 1000;
   r.rss = worker.peak_rss_mib().value_or(NAN);
   worker.signal(SIGTERM);
-  const int rc = worker.wait(60s);
+  const int rc = worker.wait_or_kill(60s);
   r.cpu = worker.cpu_seconds();
   if (rc != 0) r.error = "worker exited " + std::to_string(rc) + " after SIGTERM (see " + log + ")";
 

@@ -47,14 +47,18 @@
 #include "lockstep/store.hpp"
 #include "lockstep/verify.hpp"
 #include "lockstep/work.hpp"
-#include "tools.hpp"
+#include "lockstep/kit/args.hpp"
+#include "lockstep/kit/net.hpp"
+#include "lockstep/kit/pg.hpp"
+#include "lockstep/kit/poll.hpp"
+#include "lockstep/kit/process.hpp"
 
 namespace lockstep::chaos {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-using namespace lockstep::tools;
+using namespace lockstep::kit;
 using Json = nlohmann::json;
 
 constexpr const char* kUsage = R"(usage: lockstep-chaos [options]
@@ -308,20 +312,24 @@ class WorkerProc {
   void start() {
     std::vector<std::string> argv = {o_.lockstep, "run", "--config", config_};
     if (!netns_.empty()) argv.insert(argv.begin(), {system_tool("ip"), "netns", "exec", netns_});  // execs: same pid
-    child_ = std::make_unique<Child>(argv, env_, o_.logdir + "/" + name_ + ".log");
+    child_ = std::make_unique<Process>(argv, env_, o_.logdir + "/" + name_ + ".log", Stdout::log);
   }
   bool running() { return child_ && child_->running(); }
   void kill() {
     child_->signal(SIGKILL);
-    child_->wait(30s);
+    child_->wait_or_kill(30s);
   }
   int terminate(std::chrono::milliseconds timeout) {
     child_->signal(SIGTERM);
-    return child_->wait(timeout);
+    return child_->wait_or_kill(timeout);
   }
-  bool ready() { return http_get(port_, "/readyz").has_value(); }
-  int readyz() const { return http_status(port_, "/readyz", host_); }  // 0: not answering
-  std::optional<std::string> metrics() const { return http_get(port_, "/metrics"); }
+  bool ready() { return http_get(port_, "/readyz").first == 200; }
+  int readyz() const { return http_get(port_, "/readyz", host_).first; }  // 0: not answering
+  std::optional<std::string> metrics() const {
+    auto [status, body] = http_get(port_, "/metrics");
+    if (status != 200) return std::nullopt;
+    return std::move(body);
+  }
   pid_t pid() const { return child_ ? child_->pid() : -1; }
   const std::string& name() const { return name_; }
 
@@ -331,18 +339,8 @@ class WorkerProc {
   std::map<std::string, std::string> env_;
   std::string netns_, host_;
   int port_;
-  std::unique_ptr<Child> child_;
+  std::unique_ptr<Process> child_;
 };
-
-// Polls `pred` until it holds or `timeout` passes.
-bool poll_until(std::chrono::milliseconds timeout, std::chrono::milliseconds every, const std::function<bool()>& pred) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(every);
-  }
-}
 
 // /readyz of one worker, sampled every 200 ms on a thread of its own, so that
 // each fault's time to not-ready and back to ready can be read afterwards.
@@ -546,12 +544,12 @@ class NetPartition {
   void forward(const std::string& netns, const std::string& listen, const std::string& to) {
     std::vector<std::string> argv = {socat_, listen, to};
     if (!netns.empty()) argv.insert(argv.begin(), {ip_, "netns", "exec", netns});
-    forwarders_.push_back(std::make_unique<Child>(argv, std::map<std::string, std::string>{}, log_));
+    forwarders_.push_back(std::make_unique<Process>(argv, std::map<std::string, std::string>{}, log_, Stdout::log));
   }
   std::string ns_, host_if_, ns_if_, log_, net_, db_addr_, broker_addr_, worker_addr_, monitor_addr_, why_, ip_, socat_;
   bool created_ = false;
   int pg_port_ = 0;
-  std::vector<std::unique_ptr<Child>> forwarders_;
+  std::vector<std::unique_ptr<Process>> forwarders_;
 };
 
 // A full disk under the chaos database: its tablespace lives on a tmpfs of its
@@ -824,13 +822,13 @@ int run(const Options& o) {
   ReadyMonitor ready_n(n);
   std::optional<ResourceSampler> sampler;
   if (o.sample_every_s > 0) sampler.emplace(a, url, std::chrono::seconds(o.sample_every_s), t0);
-  std::vector<std::unique_ptr<Child>> producers;
+  std::vector<std::unique_ptr<Process>> producers;
   for (std::size_t i = 0; i < kTopics.size(); ++i)
-    producers.push_back(std::make_unique<Child>(
+    producers.push_back(std::make_unique<Process>(
         std::vector<std::string>{o.self, "produce", "--brokers", brokers, "--topic", kTopics[i], "--seed",
                                  std::to_string(o.seed * 10 + i), "--rate", std::to_string(o.rate), "--keys",
                                  std::to_string(o.keys), "--seconds", std::to_string(o.duration_s)},
-        std::map<std::string, std::string>{}, o.logdir + "/producer-" + std::to_string(i) + ".log"));
+        std::map<std::string, std::string>{}, o.logdir + "/producer-" + std::to_string(i) + ".log", Stdout::log));
 
   // The direct writer: the web API editing rows through the store's CAS.
   // A jthread: stopped and joined on every way out, exceptions included.
@@ -1021,7 +1019,7 @@ int run(const Options& o) {
                         // noticed it (at most 30 s more), so that the check below
                         // measures the worker, not the schedule.
                         hold_window("disk full", window_s);
-                        poll_until(30s, 200ms, [&] { return a.readyz() != 200; });
+                        poll_until(30s, [&] { return a.readyz() != 200; }, 200ms);
                         disk.release();
                         end_window("disk full");
                       }});
@@ -1176,7 +1174,7 @@ int run(const Options& o) {
       std::this_thread::sleep_for(100ms);
       check_interrupted(o);
     }
-    p->wait(0ms);  // reaps it (SIGKILL if it overran)
+    p->wait_or_kill(0ms);  // reaps it (SIGKILL if it overran)
   }
   direct.request_stop();
   direct.join();
@@ -1198,7 +1196,7 @@ int run(const Options& o) {
   std::vector<InvariantCheck> checks;
   std::string dropped;
   auto last_note = Clock::now();
-  const bool caught_up = poll_until(300s, 2s, [&] {
+  const bool caught_up = poll_until(300s, [&] {
     check_interrupted(o);
     if (!a.running()) {
       log("worker-a exited by itself: a crash; restarting it");
@@ -1225,7 +1223,7 @@ int run(const Options& o) {
           std::to_string(checks.back().violations) + " dead letters not on their topic");
     }
     return done;
-  });
+  }, 2s);
   if (!dropped.empty())
     throw std::runtime_error("the development broker dropped the oldest messages of" + dropped +
                              " (it keeps ~5 MiB / 100k per partition): the run cannot be verified; use a lower "
@@ -1236,7 +1234,7 @@ int run(const Options& o) {
   const auto& events_read = in.events ? *in.events : none;
   const auto& dead_read = in.dead_letters ? *in.dead_letters : none;
   const auto ready_since = Clock::now();
-  const bool ready = poll_until(120s, 200ms, [&] { return a.ready(); });
+  const bool ready = poll_until(120s, [&] { return a.ready(); }, 200ms);
   const double ready_after = std::chrono::duration<double>(Clock::now() - ready_since).count();
 
   // The group's committed offsets reach every partition's end (nothing would be re-read).
@@ -1246,7 +1244,7 @@ int run(const Options& o) {
     e = std::max(e, m.offset + 1);
   }
   std::string behind;
-  const bool committed = poll_until(60s, 500ms, [&] {
+  const bool committed = poll_until(60s, [&] {
     behind.clear();
     try {
       Consumer probe(brokers, group, {}, {});  // never joins the group
@@ -1260,7 +1258,7 @@ int run(const Options& o) {
       behind = e.what();
     }
     return behind.empty();
-  });
+  }, 500ms);
   const int rc_a = a.terminate(30s);
   checks = verify(url, cfg.machines, in);  // after the last commit
 
