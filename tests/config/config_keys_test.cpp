@@ -1,6 +1,6 @@
 // The key table (lockstep/config_keys.hpp) against everything that must agree
-// with it: the parser's ranges, the shipped config/lockstep.yaml, and
-// `config show`'s sources and masking.
+// with it: the parser's ranges, the shipped config/lockstep.yaml, README.md's
+// key table, and `config show`'s sources and masking.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -133,6 +133,22 @@ TEST(ConfigKeys, ShippedFileListsEveryKeyWithItsDefault) {
   std::set<std::string> sections;
   for (const auto& k : config_keys()) sections.insert(std::string(k.name.substr(0, k.name.find('.'))));
   for (auto it = root.begin(); it != root.end(); ++it) EXPECT_EQ(sections.count(it->first.Scalar()), 1u);
+}
+
+// README.md's key table is the generated one: `lockstep config keys --markdown`
+// prints it; paste it between the markers when the table changes.
+TEST(ConfigKeys, ReadmeTableIsTheGeneratedOne) {
+  const std::string readme = read_all(test::source_dir() + "/README.md");
+  const std::string begin = "<!-- config-keys:begin";
+  const std::string end = "<!-- config-keys:end -->";
+  const auto b = readme.find(begin);
+  const auto e = readme.find(end);
+  ASSERT_NE(b, std::string::npos);
+  ASSERT_NE(e, std::string::npos);
+  const auto first = readme.find('\n', b) + 1;
+  ASSERT_LE(first, e);
+  EXPECT_EQ(readme.substr(first, e - first), config_keys_markdown())
+      << "README.md's configuration key table differs from `lockstep config keys --markdown`";
 }
 
 TEST(ConfigShow, SourcesAndMasking) {
