@@ -167,6 +167,7 @@ TEST(ConfigShow, SourcesAndMasking) {
   flags.brokers = "flag-host:9092";
   const TracedConfig t = load_config_traced(path, env, flags);
   EXPECT_EQ(to_string(t.sources.at("kafka.group_id")), "file " + path);
+  EXPECT_EQ(to_string(t.sources.at("kafka.properties")), "file " + path + ", with ${env:PW}");
   EXPECT_EQ(to_string(t.sources.at("retry.max_attempts")), "file " + path);
   EXPECT_EQ(to_string(t.sources.at("database.url")), "environment LOCKSTEP_DATABASE_URL");
   EXPECT_EQ(to_string(t.sources.at("kafka.brokers")), "flag --brokers");

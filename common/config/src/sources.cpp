@@ -127,6 +127,26 @@ void expand_secrets(Config& c, const EnvLookup& env) {
   }
 }
 
+// The ${env:NAME} and ${file:PATH} references in a key's values (names and
+// paths only, never what they hold), for `config show`: ", with ${env:PW}".
+std::string references_in(const ConfigKey& k, Config& c) {
+  std::vector<std::string> values;
+  const FieldRef f = k.field(c);
+  if (auto* s = std::get_if<std::string*>(&f)) values.push_back(**s);
+  if (auto* m = std::get_if<std::map<std::string, std::string>*>(&f)) {
+    for (const auto& [name, value] : **m) values.push_back(value);
+  }
+  std::string out;
+  for (const auto& v : values) {
+    for (auto at = v.find("${"); at != std::string::npos; at = v.find("${", at + 2)) {
+      const auto close = v.find('}', at);
+      if ((at > 0 && v[at - 1] == '$') || close == std::string::npos) continue;
+      out += (out.empty() ? ", with " : ", ") + v.substr(at, close - at + 1);
+    }
+  }
+  return out;
+}
+
 // An environment or flag value for a key: strings as given, booleans "true"/"false".
 void set_override(const ConfigKey& k, Config& c, const std::string& value) {
   const FieldRef f = k.field(c);
@@ -190,7 +210,8 @@ TracedConfig load_config_traced(const std::optional<std::string>& path, const En
   for (const auto& k : config_keys()) {
     const std::string key(k.name);
     if (from_file && present.count(key) > 0) {
-      t.sources[key] = {ValueSource::Kind::file, doc.source};
+      const std::string refs = k.secret_refs ? references_in(k, t.config) : "";
+      t.sources[key] = {ValueSource::Kind::file, doc.source + refs};
     } else {
       t.sources[key] = {ValueSource::Kind::default_value, ""};
     }
