@@ -47,6 +47,33 @@ TEST(ConfigKeys, NamesAreUniqueAndFound) {
   EXPECT_EQ(find_config_key("retry.nope"), nullptr);
 }
 
+// Each key's field holds what its type parses to.
+TEST(ConfigKeys, FieldsMatchTheirTypes) {
+  for (const auto& k : config_keys()) {
+    SCOPED_TRACE(std::string(k.name));
+    Config c;
+    const FieldRef f = k.field(c);
+    switch (k.type) {
+      case KeyType::integer:
+        EXPECT_TRUE(std::holds_alternative<int*>(f) || std::holds_alternative<std::size_t*>(f));
+        break;
+      case KeyType::boolean: EXPECT_TRUE(std::holds_alternative<bool*>(f)); break;
+      case KeyType::string:
+      case KeyType::brokers: EXPECT_TRUE(std::holds_alternative<std::string*>(f)); break;
+      case KeyType::topics: EXPECT_TRUE(std::holds_alternative<std::vector<InputTopic>*>(f)); break;
+      case KeyType::string_map:
+        EXPECT_TRUE((std::holds_alternative<std::map<std::string, std::string>*>(f)));
+        EXPECT_FALSE(k.item.empty());
+        break;
+      case KeyType::machines: EXPECT_TRUE(std::holds_alternative<MachineSet*>(f)); break;
+    }
+    if (k.type == KeyType::integer) {
+      EXPECT_LE(k.min, k.max);
+    }
+    EXPECT_EQ(k.flag.empty(), k.flag_value == nullptr);
+  }
+}
+
 // The keys the external contract names are all there, and exactly its four
 // environment variables override values.
 TEST(ConfigKeys, TheContractsKeysAndVariables) {
