@@ -43,6 +43,16 @@ std::vector<std::string> Args::positionals() const {
   return out;
 }
 
+ConfigOverrides run_flags(Args& args) {
+  ConfigOverrides o;
+  o.brokers = args.option("--brokers");
+  o.group_id = args.option("--group");
+  o.database_url = args.option("--database-url");
+  o.metrics_listen = args.option("--metrics-listen");
+  if (args.flag("--naive")) o.naive = true;
+  return o;
+}
+
 Config load(Args& args, const ConfigOverrides& flags) {
   auto path = args.option("--config");
   return load_config(path, process_env(), flags);

@@ -33,6 +33,10 @@ class Args {
   std::vector<std::string> v_;
 };
 
+// The flags of `lockstep run` that override the configuration (--brokers, --group,
+// --database-url, --metrics-listen, --naive); removes them from `args`.
+ConfigOverrides run_flags(Args& args);
+
 // Loads the configuration for a command (--config plus env plus overrides).
 Config load(Args& args, const ConfigOverrides& flags = {});
 
@@ -49,5 +53,6 @@ int cmd_emit(Args& args);
 int cmd_dlq(Args& args);
 int cmd_verify(Args& args);
 int cmd_topics(Args& args);
+int cmd_config(Args& args);
 
 }  // namespace lockstep::cli

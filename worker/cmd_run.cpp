@@ -39,13 +39,7 @@ bool destroy_within(std::unique_ptr<Worker> worker, std::chrono::milliseconds gr
 int cmd_run(Args& args) {
   std::atomic<bool> stop{false};
   install_stop_signals(stop);
-  ConfigOverrides o;
-  o.brokers = args.option("--brokers");
-  o.group_id = args.option("--group");
-  o.database_url = args.option("--database-url");
-  o.metrics_listen = args.option("--metrics-listen");
-  if (args.flag("--naive")) o.naive = true;
-  Config cfg = load(args, o);
+  Config cfg = load(args, run_flags(args));
   if (!args.positionals().empty()) throw UsageError("run takes no arguments");
   if (cfg.database.url.rfind("sqlite:", 0) == 0) {
     try {

@@ -29,6 +29,9 @@ commands:
   verify [--no-kafka] [--brokers B] [--database-url U] [--timeout-ms N]
                               check the invariants (one line each; exit 1 on
                               any violation)
+  config show|keys            the effective configuration with secrets masked and
+                              where each value came from (show); every key with
+                              its default and accepted values (keys [--markdown])
 
 Configuration: --config FILE (default config/lockstep.yaml, else built-in),
 then LOCKSTEP_KAFKA_BROKERS, LOCKSTEP_KAFKA_GROUP_ID, LOCKSTEP_DATABASE_URL,
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
     if (cmd == "dlq") return cmd_dlq(args);
     if (cmd == "verify") return cmd_verify(args);
     if (cmd == "topics") return cmd_topics(args);
+    if (cmd == "config") return cmd_config(args);
     std::cerr << "lockstep: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
   } catch (const ConfigError& e) {
