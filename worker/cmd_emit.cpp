@@ -7,15 +7,11 @@
 
 #include "cli.hpp"
 #include "lockstep/kafka.hpp"
+#include "lockstep/wire.hpp"
 #include "lockstep/work.hpp"
 
 namespace lockstep::cli {
 namespace {
-
-std::string field(const Json& j, const char* k) {
-  if (!j.contains(k) || j[k].is_null()) return "";
-  return j[k].is_string() ? j[k].get<std::string>() : j[k].dump();
-}
 
 // Reads outcomes until every awaited message has one (or the time is up); prints
 // one line per outcome. Returns (outcomes received, dead-lettered ones). A
@@ -30,32 +26,31 @@ std::pair<std::size_t, std::size_t> await_outcomes(TopicTail& tail, const std::v
   while (answered < awaited.size() && std::chrono::steady_clock::now() < deadline) {
     auto m = tail.poll(std::chrono::milliseconds(100));
     if (!m) continue;
-    const Json o = Json::parse(m->value, nullptr, false);
-    if (!o.is_object() || !o.contains("event_id") || !o["event_id"].is_string()) continue;
-    const auto it = pending.find(o["event_id"].get<std::string>());
+    const auto parsed = wire::parse_outcome(m->value);
+    const auto* o = std::get_if<wire::OutcomeMessage>(&parsed);
+    if (!o) continue;
+    const auto it = pending.find(o->event_id);
     if (it == pending.end() || it->second.empty()) continue;  // someone else's, or already answered
     const int line = it->second.front();
     it->second.pop_front();
     ++answered;
-    const std::string outcome = field(o, "outcome");
-    const bool is_dead = outcome == "dead_lettered" ||
-                         (outcome == "duplicate" && o.contains("first") && o["first"].is_object() &&
-                          field(o["first"], "outcome") == "dead_lettered");
-    dead += is_dead;
+    const bool duplicate = o->outcome == "duplicate" && o->first;
+    dead += o->outcome == "dead_lettered" || (duplicate && o->first->outcome == "dead_lettered");
     if (json) {
-      Json out = o;
+      Json out = wire::outcome_json(*o);
       out["line"] = line;
       std::cout << out.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
       continue;
     }
-    std::cout << "outcome line=" << line << " event_id=" << field(o, "event_id") << " outcome=" << outcome;
-    if (outcome == "duplicate" && o.contains("first") && o["first"].is_object()) {
-      std::cout << " first=" << field(o["first"], "outcome");
-      if (const auto r = field(o["first"], "reason"); !r.empty()) std::cout << " reason=" << r;
-    } else if (const auto r = field(o, "reason"); !r.empty()) {
-      std::cout << " reason=" << r;
+    std::cout << "outcome line=" << line << " event_id=" << o->event_id << " outcome=" << o->outcome;
+    if (duplicate) {
+      std::cout << " first=" << o->first->outcome;
+      if (o->first->reason && !o->first->reason->empty()) std::cout << " reason=" << *o->first->reason;
+    } else if (o->reason && !o->reason->empty()) {
+      std::cout << " reason=" << *o->reason;
     }
-    std::cout << " version=" << field(o, "version") << " state=" << field(o, "state") << std::endl;
+    std::cout << " version=" << (o->version ? std::to_string(*o->version) : "") << " state=" << o->state.value_or("")
+              << std::endl;
   }
   for (const auto& [key, lines] : pending)
     for (const int line : lines)

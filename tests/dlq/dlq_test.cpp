@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "lockstep/engine.hpp"
+#include "lockstep/wire.hpp"
 
 namespace lockstep::dlq {
 namespace {
@@ -120,9 +120,9 @@ TEST(ReplayMessage, KeepsTheEventUnderANewIdTraceableToTheOriginal) {
   EXPECT_EQ(j["replay_of"], "evt-7");
   EXPECT_EQ(j["payload"], Json({{"why", "spam"}}));
   EXPECT_EQ(header(m, "traceparent"), "00-abc-def-01") << "the event's own headers are kept";
-  EXPECT_EQ(header(m, "lockstep.replay.of"), "evt-7");
-  EXPECT_EQ(header(m, "lockstep.replay.dead_letter_id"), "42");
-  EXPECT_EQ(header(m, "lockstep.replay.by"), "ops@host");
+  EXPECT_EQ(header(m, wire::header::replay_of), "evt-7");
+  EXPECT_EQ(header(m, wire::header::replay_dead_letter_id), "42");
+  EXPECT_EQ(header(m, wire::header::replay_by), "ops@host");
 }
 
 TEST(ReplayMessage, RebaseTakesTheCurrentVersionAndState) {
@@ -156,15 +156,15 @@ TEST(ReplayMessage, AReplayOfAReplayLinksToItsOwnOriginal) {
   j["event_id"] = d.event_id;
   j["replay_of"] = "evt-7";
   d.raw = j.dump();
-  d.headers.push_back(Header{"lockstep.replay.of", std::string("evt-7")});
-  d.headers.push_back(Header{"lockstep.replay.dead_letter_id", std::string("42")});
+  d.headers.push_back(Header{wire::header::replay_of, std::string("evt-7")});
+  d.headers.push_back(Header{wire::header::replay_dead_letter_id, std::string("42")});
   const auto m = replay_message(d, VersionMode::keep, at(3, "suspended"), d.src.topic, "ops");
   EXPECT_EQ(parsed(m).event_id, "evt-7~replay-42~replay-50");
   EXPECT_EQ(Json::parse(m.value)["replay_of"], "evt-7~replay-42");
   int n = 0;
-  for (const auto& h : m.headers) n += h.name == "lockstep.replay.of";
+  for (const auto& h : m.headers) n += h.name == wire::header::replay_of;
   EXPECT_EQ(n, 1);
-  EXPECT_EQ(header(m, "lockstep.replay.of"), "evt-7~replay-42");
+  EXPECT_EQ(header(m, wire::header::replay_of), "evt-7~replay-42");
 }
 
 Message as_consumed(const OutMessage& o) {
@@ -178,27 +178,18 @@ Message as_consumed(const OutMessage& o) {
   return m;
 }
 
+// Every field the message carries is read back by wire::parse_dead_letter (wire_test);
+// drain makes it an open row, the event's own headers kept.
 TEST(ParseDeadLetterMessage, RoundTripsWhatTheRelayPublishes) {
   const auto d = conflict_letter();
-  auto r = parse_dead_letter_message(as_consumed(dead_letter_message(d, "transitions.dlq")));
+  auto r = parse_dead_letter_message(as_consumed(wire::dead_letter_message(d, "transitions.dlq")));
   ASSERT_TRUE(std::holds_alternative<DeadLetterRecord>(r)) << std::get<std::string>(r);
   const auto& got = std::get<DeadLetterRecord>(r);
   EXPECT_EQ(got.event_id, d.event_id);
   EXPECT_EQ(got.reason, d.reason);
-  EXPECT_EQ(got.detail, d.detail);
-  EXPECT_EQ(got.aggregate_type, d.aggregate_type);
-  EXPECT_EQ(got.aggregate_id, d.aggregate_id);
   EXPECT_EQ(got.event, d.event);
-  EXPECT_EQ(Json::parse(got.raw), *d.event);
-  EXPECT_EQ(got.kafka_key, d.kafka_key);
   EXPECT_EQ(got.headers, d.headers) << "only the event's own headers, not lockstep.*";
   EXPECT_EQ(got.conflict, d.conflict);
-  EXPECT_EQ(got.src.topic, d.src.topic);
-  EXPECT_EQ(got.src.partition, d.src.partition);
-  EXPECT_EQ(got.src.offset, d.src.offset);
-  EXPECT_EQ(got.src.timestamp_ms, d.src.timestamp_ms);
-  EXPECT_EQ(got.consumer_group, d.consumer_group);
-  EXPECT_EQ(got.attempts, d.attempts);
   EXPECT_EQ(got.created_at, d.created_at);
   EXPECT_EQ(got.status, "open");
 }
@@ -214,7 +205,7 @@ TEST(ParseDeadLetterMessage, MalformedKeepsItsRawBytes) {
   d.src.offset = 9;
   d.status = "open";
   d.created_at = "2026-11-23T10:00:01.250Z";
-  auto r = parse_dead_letter_message(as_consumed(dead_letter_message(d, "transitions.dlq")));
+  auto r = parse_dead_letter_message(as_consumed(wire::dead_letter_message(d, "transitions.dlq")));
   ASSERT_TRUE(std::holds_alternative<DeadLetterRecord>(r)) << std::get<std::string>(r);
   const auto& got = std::get<DeadLetterRecord>(r);
   EXPECT_EQ(got.raw, d.raw);
@@ -238,7 +229,7 @@ TEST(ParseDeadLetterMessage, TrimmedMessageIsImportedWithoutItsBytes) {
   d.src.offset = 10;
   d.status = "open";
   d.created_at = "2026-11-23T10:00:01.250Z";
-  const auto msg = dead_letter_message(d, "transitions.dlq", 500000);
+  const auto msg = wire::dead_letter_message(d, "transitions.dlq", 500000);
   EXPECT_LT(msg.value.size() + msg.key->size() + 200, 500000u);
   EXPECT_EQ(Json::parse(msg.value)["trimmed"], true);
   EXPECT_EQ(Json::parse(msg.value)["original_bytes"], 600000);
@@ -254,9 +245,9 @@ TEST(ParseDeadLetterMessage, TrimmedMessageIsImportedWithoutItsBytes) {
 
   // Headers that alone exceed the limit are left out too, and counted.
   d.headers = {{"big", std::string(600000, 'h')}};
-  const auto no_headers = dead_letter_message(d, "transitions.dlq", 500000);
+  const auto no_headers = wire::dead_letter_message(d, "transitions.dlq", 500000);
   EXPECT_EQ(Json::parse(no_headers.value)["headers_trimmed"], 1);
-  for (const auto& h : no_headers.headers) EXPECT_EQ(h.name.rfind("lockstep.", 0), 0u) << h.name;
+  for (const auto& h : no_headers.headers) EXPECT_EQ(h.name.rfind(wire::header::prefix, 0), 0u) << h.name;
 }
 
 TEST(ParseDeadLetterMessage, RefusesWhatIsNotADeadLetter) {

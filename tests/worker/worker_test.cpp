@@ -284,7 +284,7 @@ TEST_F(WorkerTest, BotAndApiRacingOnSameKeysConverge) {
   ASSERT_TRUE(poll_until(60s, [&] {
     if (auto m = reader.poll(100ms)) {
       for (const auto& h : m->headers)
-        if (h.name == "lockstep.event_id" && h.value) dlq_ids.insert(*h.value);
+        if (h.name == wire::header::event_id && h.value) dlq_ids.insert(*h.value);
     }
     return static_cast<long>(dlq_ids.size()) >= dead;
   })) << dlq_ids.size() << " of " << dead << " dead letters on the topic";

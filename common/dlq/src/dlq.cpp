@@ -3,7 +3,7 @@
 #include <cctype>
 #include <ctime>
 
-#include "lockstep/engine.hpp"
+#include "lockstep/wire.hpp"
 
 namespace lockstep::dlq {
 
@@ -29,24 +29,6 @@ std::string prefix_code_points(const std::string& s, std::size_t n) {
     }
   }
   return s;
-}
-
-std::optional<std::string> header(const std::vector<Header>& hs, const std::string& name) {
-  for (const auto& h : hs)
-    if (h.name == name) return h.value;
-  return std::nullopt;
-}
-
-std::optional<int64_t> to_int(const std::optional<std::string>& s) {
-  if (!s || s->empty()) return std::nullopt;
-  try {
-    std::size_t pos = 0;
-    const long long v = std::stoll(*s, &pos);
-    if (pos != s->size()) return std::nullopt;
-    return v;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
 }
 
 bool digits(const std::string& s, std::size_t pos, std::size_t n) {
@@ -110,69 +92,25 @@ OutMessage replay_message(const DeadLetterRecord& d, VersionMode mode, const Sna
   if (!m.key && d.aggregate_type && d.aggregate_id) m.key = *d.aggregate_type + ":" + *d.aggregate_id;
   m.value = ev.dump(-1, ' ', false, Json::error_handler_t::replace);
   for (const auto& h : d.headers)
-    if (h.name.rfind("lockstep.replay.", 0) != 0) m.headers.push_back(h);  // a replay of a replay: the newest link
-  m.headers.push_back(Header{"lockstep.replay.of", d.event_id});
-  m.headers.push_back(Header{"lockstep.replay.dead_letter_id", std::to_string(d.id)});
-  m.headers.push_back(Header{"lockstep.replay.by", by});
+    if (!wire::is_replay_header(h.name)) m.headers.push_back(h);  // a replay of a replay: the newest link
+  m.headers.push_back(Header{wire::header::replay_of, d.event_id});
+  m.headers.push_back(Header{wire::header::replay_dead_letter_id, std::to_string(d.id)});
+  m.headers.push_back(Header{wire::header::replay_by, by});
   return m;
 }
 
 std::variant<DeadLetterRecord, std::string> parse_dead_letter_message(const Message& m) {
-  const Json v = Json::parse(m.value, nullptr, false);
-  if (v.is_discarded() || !v.is_object()) return std::string("value is not a JSON object");
-  auto str = [&](const char* k) -> std::optional<std::string> {
-    if (v.contains(k) && v[k].is_string()) return v[k].get<std::string>();
-    return std::nullopt;
-  };
-  DeadLetterRecord d;
-  const auto event_id = str("event_id");
-  if (!event_id || event_id->empty()) return std::string("no event_id");
-  d.event_id = *event_id;
-  const auto reason = str("reason");
-  if (!reason || !dead_reason_from_string(*reason)) return std::string("no valid reason");
-  d.reason = *reason;
-  d.detail = str("detail").value_or("");
-  if (v.contains("event") && v["event"].is_object()) {
-    d.event = v["event"];
-    d.raw = v["event"].dump(-1, ' ', false, Json::error_handler_t::replace);
-    auto field = [&](const char* k) -> std::optional<std::string> {
-      const auto& e = *d.event;
-      if (e.contains(k) && e[k].is_string()) return e[k].get<std::string>();
-      return std::nullopt;
-    };
-    d.aggregate_type = field("aggregate_type");
-    d.aggregate_id = field("aggregate_id");
-  } else if (const auto b64 = str("raw_base64")) {
-    auto raw = base64_decode(*b64);
-    if (!raw) return std::string("raw_base64 is not base64");
-    d.raw = std::move(*raw);
-  } else if (v.contains("trimmed") && v["trimmed"] == true) {
-    // Too large for the broker: the message says so; the bytes stayed in the
-    // worker's dead_letters row. Imported without them, the detail says why.
-    std::string size = "?";
-    if (v.contains("original_bytes") && v["original_bytes"].is_number_integer())
-      size = std::to_string(v["original_bytes"].get<int64_t>());
+  auto parsed = wire::parse_dead_letter(m);
+  if (auto* error = std::get_if<std::string>(&parsed)) return std::move(*error);
+  auto& msg = std::get<wire::DeadLetterMessage>(parsed);
+  DeadLetterRecord d = std::move(msg.record);
+  if (msg.trimmed) {
+    // Imported without the bytes (they stayed in the worker's dead_letters row): the detail says why.
+    const std::string size = msg.original_bytes ? std::to_string(*msg.original_bytes) : "?";
     d.detail += (d.detail.empty() ? "" : "; ") + std::string("event trimmed from the dead-letter message (") + size +
                 " bytes; the worker's dead_letters row keeps them)";
-  } else {
-    return std::string("neither event nor raw_base64");
   }
-  if (v.contains("source") && v["source"].is_object()) {
-    const auto& s = v["source"];
-    if (s.contains("topic") && s["topic"].is_string()) d.src.topic = s["topic"].get<std::string>();
-    if (s.contains("partition") && s["partition"].is_number_integer()) d.src.partition = s["partition"].get<int32_t>();
-    if (s.contains("offset") && s["offset"].is_number_integer()) d.src.offset = s["offset"].get<int64_t>();
-  }
-  if (v.contains("attempts") && v["attempts"].is_number_integer()) d.attempts = v["attempts"].get<int>();
-  if (v.contains("conflict") && v["conflict"].is_object()) d.conflict = v["conflict"];
-  const auto at = str("dead_lettered_at");
-  d.created_at = at ? parse_time(*at, std::chrono::system_clock::now()).value_or("") : "";
-  d.kafka_key = m.key;
-  for (const auto& h : m.headers)
-    if (h.name.rfind("lockstep.", 0) != 0 || h.name.rfind("lockstep.replay.", 0) == 0) d.headers.push_back(h);
-  d.src.timestamp_ms = to_int(header(m.headers, "lockstep.source.timestamp")).value_or(-1);
-  d.consumer_group = header(m.headers, "lockstep.consumer.group").value_or("");
-  if (d.src.topic.empty()) d.src.topic = header(m.headers, "lockstep.source.topic").value_or("");
+  if (!d.created_at.empty()) d.created_at = parse_time(d.created_at, std::chrono::system_clock::now()).value_or("");
   d.status = "open";
   return d;
 }

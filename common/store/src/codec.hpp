@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "lockstep/event.hpp"
+#include "lockstep/header.hpp"
 
 namespace lockstep {
 

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "lockstep/sql_reader.hpp"
+#include "lockstep/wire.hpp"
 #include "lockstep/work.hpp"
 
 namespace lockstep {
@@ -21,12 +22,6 @@ InvariantCheck sql_check(SqlReader& db, std::string name, const std::string& che
   if (!r.empty()) c.violations = std::stol(r[0][0].value_or("0"));
   for (const auto& row : r) c.examples.push_back(row[1].value_or("(null)"));
   return c;
-}
-
-std::optional<std::string> header(const Message& m, const std::string& name) {
-  for (const auto& h : m.headers)
-    if (h.name == name) return h.value;
-  return std::nullopt;
 }
 
 }  // namespace
@@ -155,7 +150,7 @@ std::vector<InvariantCheck> verify(const std::string& database_url, const Machin
       std::map<std::string, long> on_topic;
       long without_id = 0;
       for (const auto& m : *in.dead_letters) {
-        if (auto id = header(m, "lockstep.event_id"))
+        if (auto id = wire::header_value(m.headers, wire::header::event_id))
           ++on_topic[*id];
         else
           ++without_id;
@@ -174,7 +169,8 @@ std::vector<InvariantCheck> verify(const std::string& database_url, const Machin
       for (const auto& [id, n] : on_topic) repeats += n - 1;
       c.violations += without_id;
       c.note = std::to_string(in.dead_letters->size()) + " messages, " + std::to_string(repeats) +
-               " re-published (at-least-once relay), " + std::to_string(without_id) + " without lockstep.event_id";
+               " re-published (at-least-once relay), " + std::to_string(without_id) + " without " +
+               wire::header::event_id;
     }
     out.push_back(std::move(c));
   }

@@ -13,6 +13,7 @@
 #include "lockstep/kafka.hpp"
 #include "lockstep/metrics.hpp"
 #include "lockstep/store.hpp"
+#include "lockstep/wire.hpp"
 #include "lockstep/work.hpp"
 
 namespace lockstep {
@@ -53,10 +54,10 @@ class Engine {
   std::mt19937_64 rng_;
 };
 
-// librdkafka's default message.max.bytes: what a worker's message must fit
-// unless kafka.properties sets another value.
-inline constexpr std::size_t kDefaultMaxMessageBytes = 1000000;
-std::size_t max_message_bytes(const KafkaProps& props);
+// The message formats live in lockstep_wire; the worker uses these by their old names.
+using wire::dead_letter_message;
+using wire::kDefaultMaxMessageBytes;
+using wire::max_message_bytes;
 
 // Transactional outbox relay: publishes unpublished dead_letters rows to the
 // dead-letter topic and marks each delivered one, so a crash between the
@@ -90,16 +91,10 @@ class DeadLetterRelay {
   std::chrono::milliseconds send_timeout_;
 };
 
-// Builds the dead-letter topic message of a stored dead letter (contract §5).
-// When the whole event would make it larger than `max_bytes`, the body carries
-// "trimmed": true and "original_bytes" instead of the event (and, if still too
-// large, the event's own headers are left out, counted in "headers_trimmed").
-OutMessage dead_letter_message(const DeadLetterRecord& d, const std::string& topic,
-                               std::size_t max_bytes = kDefaultMaxMessageBytes);
-
-// Builds the outcome topic message (contract §4). A duplicate's message says
-// "duplicate" and carries the first outcome under "first" (so a producer that
-// re-sends, or a restart after a crash, still learns what became of the event).
+// The outcome topic message of an event's result (wire::outcome_message). A
+// duplicate's message says "duplicate" and carries the first outcome under
+// "first" (so a producer that re-sends, or a restart after a crash, still learns
+// what became of the event).
 OutMessage outcome_message(const Work& w, const ItemResult& r, const std::string& topic);
 
 }  // namespace lockstep

@@ -14,13 +14,6 @@ namespace lockstep {
 
 using Json = nlohmann::json;
 
-// A Kafka header as carried over to dead letters (value may be binary or null).
-struct Header {
-  std::string name;
-  std::optional<std::string> value;
-  bool operator==(const Header&) const = default;
-};
-
 // Where a message came from. `source` is the configured source name of the topic.
 struct SourceRef {
   std::string topic;

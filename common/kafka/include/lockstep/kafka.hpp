@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "lockstep/event.hpp"
+#include "lockstep/header.hpp"
 
 namespace RdKafka {
 class KafkaConsumer;

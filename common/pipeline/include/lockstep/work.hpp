@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lockstep/event.hpp"
+#include "lockstep/header.hpp"
 
 namespace lockstep {
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lockstep/event.hpp"
+#include "lockstep/header.hpp"
 #include "lockstep/machine.hpp"
 
 namespace lockstep {
