@@ -41,8 +41,6 @@ class ConsumeLoop {
   void pause_all(const std::string& reason);
   // Whether fetching is paused now (the lag probe asks the broker for the watermarks then).
   const std::atomic<bool>& fetching_paused() const { return fetching_paused_; }
-  bool paused() const { return paused_; }
-  const std::string& pause_reason() const { return pause_reason_; }
 
  private:
   // Pauses or resumes fetching as the scheduler and the faults want it now.
