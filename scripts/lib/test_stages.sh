@@ -86,6 +86,18 @@ run_ctest() {
 
 max() { if (($1 > $2)); then echo "$1"; else echo "$2"; fi; }
 
+# stage_off NAME VAR: true, with NAME recorded as skipped, when VAR=0 (the
+# stage is switched off) or the main build failed.
+stage_off() {
+  if [[ "${!2:-1}" == 0 ]]; then
+    record "$1" SKIP "$2=0"
+  elif ((!build_ok)); then
+    record "$1" SKIP "main build failed"
+  else
+    return 1
+  fi
+}
+
 # over_budget NAME ESTIMATE_S: true, with NAME recorded as skipped, when the
 # stage would end past LOCKSTEP_TEST_BUDGET_S.
 over_budget() {
@@ -166,13 +178,8 @@ ctest_stage() {
 # --- observability -------------------------------------------------------------
 # Uses the PostgreSQL above (LOCKSTEP_TEST_DATABASE_URL) and build/bin/lockstep.
 observability_stage() {
-  if [[ "${LOCKSTEP_OBSERVABILITY:-1}" == 0 ]]; then
-    record observability SKIP "LOCKSTEP_OBSERVABILITY=0"
-  elif ((!build_ok)); then
-    record observability SKIP "main build failed"
-  else
-    run_stage observability "$LOCKSTEP_SCRIPTS_DIR/check-observability" || true
-  fi
+  stage_off observability LOCKSTEP_OBSERVABILITY && return 0
+  run_stage observability "$LOCKSTEP_SCRIPTS_DIR/check-observability" || true
 }
 
 # --- sanitizers --------------------------------------------------------------
@@ -217,14 +224,7 @@ sanitizer_stage() {
 # only; measured ~30 s from scratch, allowed 120 s) plus the run time of each.
 fuzz_stage() {
   local est start rc=0 secs="${LOCKSTEP_FUZZ_SECONDS:-60}"
-  if [[ "${LOCKSTEP_FUZZ:-1}" == 0 ]]; then
-    record fuzz SKIP "LOCKSTEP_FUZZ=0"
-    return 0
-  fi
-  if ((!build_ok)); then
-    record fuzz SKIP "main build failed"
-    return 0
-  fi
+  stage_off fuzz LOCKSTEP_FUZZ && return 0
   [[ "$secs" =~ ^[0-9]+$ ]] || secs=60
   est=$((120 + 2 * secs))
   over_budget fuzz "$est" && return 0
@@ -247,14 +247,7 @@ fuzz_stage() {
 # (measured: 77 s from scratch on the 2-core VM, ~1 s of checks).
 docker_stage() {
   local est start rc=0
-  if [[ "${LOCKSTEP_DOCKER_CHECK:-1}" == 0 ]]; then
-    record docker SKIP "LOCKSTEP_DOCKER_CHECK=0"
-    return 0
-  fi
-  if ((!build_ok)); then
-    record docker SKIP "main build failed"
-    return 0
-  fi
+  stage_off docker LOCKSTEP_DOCKER_CHECK && return 0
   est=$(max $((build_s * 6 / 10 + 20)) 120)
   over_budget docker "$est" && return 0
   start=$SECONDS
