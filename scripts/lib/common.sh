@@ -15,6 +15,8 @@
 #   lockstep_install_docker_check_deps the same for LOCKSTEP_DOCKER_CHECK_DEPS
 #   lockstep_install_kafka_deps        the same for LOCKSTEP_KAFKA_DEPS (Java, Maven)
 #   lockstep_build [dir] [cmake args]  configure + build (default dir: build)
+#   lockstep_build_preset PRESET [cmake args]
+#                                      the same with a CMakePresets.json preset
 #   lockstep_pg_start                  throwaway PostgreSQL cluster, exports
 #                                      LOCKSTEP_PG_PORT LOCKSTEP_PG_DIR
 #                                      LOCKSTEP_TEST_DATABASE_URL
@@ -229,13 +231,30 @@ lockstep_build() {
   [[ "$dir" == /* ]] || dir="$ROOT/$dir"
   lockstep_log "configuring $dir $*"
   cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" || return 1
+  _lockstep_build_targets "$dir"
+}
+
+# lockstep_build_preset PRESET [extra cmake configure args...]
+# Configure + build with a preset of CMakePresets.json (default, release,
+# debug, asan, tsan, fuzz) in its own build dir (build/, build-PRESET/).
+# LOCKSTEP_BUILD_TARGETS as for lockstep_build.
+lockstep_build_preset() {
+  local preset="$1"
+  shift
+  lockstep_log "configuring preset $preset $*"
+  (cd "$ROOT" && cmake --preset "$preset" "$@") || return 1
+  _lockstep_build_targets --preset "$preset"
+}
+
+# _lockstep_build_targets DIR | --preset PRESET: the build step of the two above.
+_lockstep_build_targets() {
   local targets=()
   if [[ -n "${LOCKSTEP_BUILD_TARGETS:-}" ]]; then
     read -r -a targets <<<"$LOCKSTEP_BUILD_TARGETS"
     targets=(--target "${targets[@]}")
   fi
-  lockstep_log "building $dir with $(nproc) jobs ${targets[*]}"
-  cmake --build "$dir" -j"$(nproc)" "${targets[@]}" || return 1
+  lockstep_log "building $* with $(nproc) jobs ${targets[*]}"
+  (cd "$ROOT" && cmake --build "$@" -j"$(nproc)" "${targets[@]}") || return 1
 }
 
 # ---------------------------------------------------------------------------

@@ -26,6 +26,14 @@ using namespace std::chrono_literals;
 using test::poll_until;
 using test::TestDb;
 
+// PREFIX then N, built by appending: a short literal + std::to_string(n) trips
+// GCC 12's false -Wrestrict at -O3 (GCC bug 105329), and Release builds with -Werror.
+std::string numbered(std::string_view prefix, long long n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
 struct Emitted {
   std::string event_id;
   std::string topic;
@@ -562,7 +570,7 @@ TEST_F(WorkerTest, FailedOffsetCommitsAreRetriedThroughShutdown) {
   mock()->push_request_errors(8, std::vector<int>(12, kNotCoordinator));  // OffsetCommit
   Producer p(cfg.kafka.brokers, {});
   for (int i = 0; i < 40; ++i)
-    send(p, i % 2 ? api : bot, event_json("c-" + std::to_string(i), "c" + std::to_string(i), "join"),
+    send(p, i % 2 ? api : bot, event_json(numbered("c-", i), numbered("c", i), "join"),
          "membership:c" + std::to_string(i));
   ASSERT_TRUE(poll_until(60s, [&] { return count("SELECT count(*) FROM processed_events") == 40; }));
   stop = true;
@@ -598,7 +606,7 @@ TEST_F(WorkerTest, TwoWorkersWithOverlappingBatchesOnSameKeys) {
       for (int k = 0; k < kKeys; ++k) {
         const std::string id = (side == 0 ? "b-" : "a-") + std::to_string(k) + "-" + std::to_string(i);
         edits.push_back({side == 0 ? bot : api, "membership:o" + std::to_string(k),
-                         event_json(id, "o" + std::to_string(k), "edit", R"(,"payload":{")" + id + R"(":1})"), {}});
+                         event_json(id, numbered("o", k), "edit", R"(,"payload":{")" + id + R"(":1})"), {}});
       }
   for (const auto& d : p.send(edits, 30s)) ASSERT_TRUE(d.error.empty()) << d.error;
 
@@ -657,7 +665,7 @@ TEST_F(BrokerFaultTest, BrokerErrorsLeaderChangesAndOutagesLoseNothing) {
   Producer p(cfg.kafka.brokers, {});
   std::vector<OutMessage> first, second;
   for (int i = 0; i < 200; ++i) {
-    const std::string agg = "f" + std::to_string(i % 40);
+    const std::string agg = numbered("f", i % 40);
     const std::string tr = i < 40 ? "join" : (i % 3 ? "edit" : "override");
     first.push_back({i % 2 ? api : bot, "membership:" + agg,
                      event_json("one-" + std::to_string(i), agg, tr, R"(,"payload":{"n":)" + std::to_string(i) + "}"), {}});
@@ -957,7 +965,7 @@ TEST_P(RebalanceUnderLoad, WorkersJoiningAndLeavingLoseNothingAndDoNothingTwice)
     for (int round = 0; producing; ++round) {
       std::vector<OutMessage> msgs;
       for (int k = 0; k < 20; ++k) {
-        const std::string agg = "r" + std::to_string(k);
+        const std::string agg = numbered("r", k);
         const bool from_bot = (round + k) % 2 == 0;
         const auto& tr = steps[static_cast<std::size_t>(round) % steps.size()];
         const std::string id = agg + "-" + std::to_string(round);

@@ -59,6 +59,15 @@ extern char** environ;
 namespace lockstep::bench {
 namespace {
 
+// PREFIX then N, built by appending: a short literal + std::to_string(n) trips
+// GCC 12's false -Wrestrict at -O3 (GCC bug 105329), and Release builds with -Werror.
+std::string numbered(std::string_view prefix, long long n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
+
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 using namespace lockstep::kit;
@@ -458,7 +467,7 @@ double measure_ceiling(const Options& o, std::size_t transitions, bool contract_
                          {"from_state", "active"},
                          {"to_state", "active"},
                          {"read_version", version[k]},
-                         {"data", {{"guild", "g-" + std::to_string(k % 97)}, {"nick", "n" + std::to_string(n)},
+                         {"data", {{"guild", numbered("g-", k % 97)}, {"nick", numbered("n", n)},
                                    {"score", n % 1000}}},
                          {"actor", kActors[n % 3]},
                          {"source", n % 2 ? "api" : "bot"},

@@ -1,0 +1,261 @@
+# shellcheck shell=bash
+# The stages of scripts/test. Source it after common.sh; scripts/test sets the
+# variables below and then calls the stages in order (see its header for what
+# each does). Sourcing defines functions and the summary counters only.
+#
+# Read by the stages (set by scripts/test):
+#   budget        LOCKSTEP_TEST_BUDGET_S, seconds a whole run may take
+#   in_ci         1 when CI=true: the sanitizer stages ignore the budget
+#   sanitizers    0 when LOCKSTEP_SANITIZERS=0
+#   ctest_common  arguments of every ctest run
+#   build_ok      1 once the main build (build/) succeeded
+#   build_s       its duration (the estimates scale from it)
+# Functions:
+#   record NAME STATUS DETAIL       one summary line (STATUS FAIL counts)
+#   run_stage NAME CMD...           run CMD, record PASS/FAIL and its duration
+#   run_ctest DIR [ctest args...]   ctest, output teed to DIR/lockstep-ctest.log,
+#                                   counts added to the totals
+#   postgres_stage, kafka_stage, ctest_stage [ctest args...], observability_stage,
+#   sanitizer_stage NAME ESTIMATE_S TARGETS [ctest args...], fuzz_stage,
+#   docker_stage                    the stages
+#   finish                          stop PostgreSQL and Kafka, print the summary, exit
+
+if [[ -n "${_LOCKSTEP_TEST_STAGES_SOURCED:-}" ]]; then
+  return 0
+fi
+_LOCKSTEP_TEST_STAGES_SOURCED=1
+
+summary=()
+failed_stages=0
+tests_passed=0
+tests_skipped=0
+tests_failed=0
+
+record() { # name status detail
+  summary+=("$(printf '%-12s %-5s %s' "$1" "$2" "$3")")
+  [[ "$2" == FAIL ]] && failed_stages=$((failed_stages + 1))
+  return 0
+}
+
+# run_stage NAME CMD...: run CMD, record PASS/FAIL with its duration.
+run_stage() {
+  local name="$1" start=$SECONDS rc=0
+  shift
+  lockstep_log "=== stage $name (t=${SECONDS}s) ==="
+  "$@" || rc=$?
+  if [[ $rc -eq 0 ]]; then
+    record "$name" PASS "$((SECONDS - start))s"
+  else
+    record "$name" FAIL "exit $rc, $((SECONDS - start))s"
+  fi
+  return "$rc"
+}
+
+# ctest runs under `setarch -R` (ASLR off) where the kernel allows it: TSan
+# in GCC 12 can abort with "unexpected memory mapping" on kernels with high
+# mmap randomisation. Harmless for the other stages.
+ctest_prefix=()
+if command -v setarch >/dev/null 2>&1 && setarch "$(uname -m)" -R true 2>/dev/null; then
+  ctest_prefix=(setarch "$(uname -m)" -R)
+fi
+
+# run_ctest BUILD_DIR [ctest args...]: ctest with output teed to a log, test
+# counts added to the totals.
+last_ctest_counts=""
+run_ctest() {
+  local dir="$1" log rc=0 line total failed skipped
+  shift
+  log="$dir/lockstep-ctest.log"
+  "${ctest_prefix[@]}" ctest --test-dir "$dir" "${ctest_common[@]}" "$@" 2>&1 | tee "$log" || rc=$?
+  line="$(grep -Eo '[0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)"
+  # A test that skipped itself (GTEST_SKIP, e.g. one that needs the development
+  # broker's fault injection, run on the real broker) counts as skipped.
+  skipped="$(grep -Ec '\(Skipped\)$' "$log" || true)"
+  if [[ "$line" =~ ^([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+)$ ]]; then
+    failed="${BASH_REMATCH[1]}"
+    total="${BASH_REMATCH[2]}"
+    tests_failed=$((tests_failed + failed))
+    tests_passed=$((tests_passed + total - failed - skipped))
+    tests_skipped=$((tests_skipped + skipped))
+    last_ctest_counts="$((total - failed - skipped)) passed, $skipped skipped, $failed failed"
+  else
+    last_ctest_counts="no tests run"
+  fi
+  return "$rc"
+}
+
+max() { if (($1 > $2)); then echo "$1"; else echo "$2"; fi; }
+
+# stage_off NAME VAR: true, with NAME recorded as skipped, when VAR=0 (the
+# stage is switched off) or the main build failed.
+stage_off() {
+  if [[ "${!2:-1}" == 0 ]]; then
+    record "$1" SKIP "$2=0"
+  elif ((!build_ok)); then
+    record "$1" SKIP "main build failed"
+  else
+    return 1
+  fi
+}
+
+# over_budget NAME ESTIMATE_S: true, with NAME recorded as skipped, when the
+# stage would end past LOCKSTEP_TEST_BUDGET_S.
+over_budget() {
+  ((SECONDS + $2 > budget)) || return 1
+  lockstep_log "skipping $1: ${SECONDS}s elapsed + ~${2}s estimated > budget LOCKSTEP_TEST_BUDGET_S=${budget}s"
+  record "$1" SKIP "time budget: ${SECONDS}s + ~${2}s > ${budget}s"
+}
+
+finish() {
+  lockstep_pg_stop # also done by the EXIT trap; here so the summary is last
+  lockstep_kafka_stop
+  echo
+  echo "==================== lockstep test summary (${SECONDS}s) ===================="
+  local l
+  for l in "${summary[@]}"; do
+    echo "$l"
+  done
+  echo "tests: $tests_passed passed, $tests_skipped skipped, $tests_failed failed"
+  if ((failed_stages > 0)); then
+    exit 1
+  fi
+  exit 0
+}
+
+# --- postgres ------------------------------------------------------------------
+# lockstep_pg_start installs the cleanup trap, so this runs in the main shell.
+postgres_stage() {
+  if ((!build_ok)); then
+    record postgres SKIP "main build failed"
+    return 0
+  fi
+  local pg_ok=0
+  run_stage postgres lockstep_pg_start && pg_ok=1
+  ((pg_ok)) || lockstep_log "PostgreSQL did not start; database tests will fail or skip"
+  return 0
+}
+
+# --- real Kafka ----------------------------------------------------------------
+# One Apache Kafka node (scripts/kafka: KRaft, from the Maven Central jars) for
+# the tests labelled kafka-real. They get it as LOCKSTEP_TEST_KAFKA_BROKERS
+# only: LOCKSTEP_KAFKA_BROKERS is the worker's own setting and must not leak
+# into the other tests. LOCKSTEP_REAL_KAFKA=0 leaves it out (the kafka-real
+# tests then skip, and the summary says so); a failed start fails the run.
+start_real_kafka() {
+  lockstep_install_kafka_deps || return 1
+  lockstep_kafka_start --brokers 1 || return 1
+  export LOCKSTEP_TEST_KAFKA_BROKERS="$LOCKSTEP_KAFKA_BROKERS"
+  unset LOCKSTEP_KAFKA_BROKERS
+}
+kafka_stage() {
+  if [[ "${LOCKSTEP_REAL_KAFKA:-1}" == 0 ]]; then
+    record kafka SKIP "LOCKSTEP_REAL_KAFKA=0: the kafka-real tests skip"
+  elif ((build_ok)); then
+    run_stage kafka start_real_kafka || true
+  else
+    record kafka SKIP "main build failed"
+  fi
+}
+
+# --- ctest ---------------------------------------------------------------------
+# ctest_stage [ctest args...]: the main run in build/; sets ctest_s.
+ctest_s=0
+ctest_stage() {
+  local start
+  if ((!build_ok)); then
+    record ctest FAIL "not run: build failed"
+    return 0
+  fi
+  start=$SECONDS
+  if run_ctest build --no-tests=error "$@"; then
+    record ctest PASS "$last_ctest_counts, $((SECONDS - start))s"
+  else
+    record ctest FAIL "$last_ctest_counts, $((SECONDS - start))s"
+  fi
+  ctest_s=$((SECONDS - start))
+}
+
+# --- observability -------------------------------------------------------------
+# Uses the PostgreSQL above (LOCKSTEP_TEST_DATABASE_URL) and build/bin/lockstep.
+observability_stage() {
+  stage_off observability LOCKSTEP_OBSERVABILITY && return 0
+  run_stage observability "$LOCKSTEP_SCRIPTS_DIR/check-observability" || true
+}
+
+# --- sanitizers --------------------------------------------------------------
+# sanitizer_stage NAME ESTIMATE_S TARGETS CTEST_ARGS...
+# NAME is the CMake preset (asan, tsan; its tree is build-NAME/, at -O1 -g1:
+# see CMakePresets.json). TARGETS: space-separated build targets ("" = all).
+sanitizer_stage() {
+  local name="$1" est="$2" targets="$3" start
+  shift 3
+  if ((!sanitizers)); then
+    record "$name" SKIP "LOCKSTEP_SANITIZERS=0"
+    return 0
+  fi
+  if ((!build_ok)); then
+    record "$name" SKIP "main build failed"
+    return 0
+  fi
+  if ((SECONDS + est > budget)); then
+    if ((in_ci)); then
+      lockstep_log "$name: ${SECONDS}s elapsed + ~${est}s estimated > budget ${budget}s, run anyway (CI=true: sanitizers are never skipped)"
+    else
+      lockstep_log "skipping $name: ${SECONDS}s elapsed + ~${est}s estimated > budget LOCKSTEP_TEST_BUDGET_S=${budget}s (CI=true never skips it)"
+      record "$name" SKIP "time budget: ${SECONDS}s + ~${est}s > ${budget}s"
+      return 0
+    fi
+  fi
+  start=$SECONDS
+  lockstep_log "=== stage $name (t=${SECONDS}s, estimated ${est}s) ==="
+  if ! LOCKSTEP_BUILD_TARGETS="$targets" lockstep_build_preset "$name"; then
+    record "$name" FAIL "build failed, $((SECONDS - start))s"
+    return 0
+  fi
+  if run_ctest "build-$name" "$@"; then
+    record "$name" PASS "$last_ctest_counts, $((SECONDS - start))s"
+  else
+    record "$name" FAIL "$last_ctest_counts, $((SECONDS - start))s"
+  fi
+}
+
+# --- fuzz --------------------------------------------------------------------
+# Estimate: the clang build of the two fuzz targets (event + config libraries
+# only; measured ~30 s from scratch, allowed 120 s) plus the run time of each.
+fuzz_stage() {
+  local est start rc=0 secs="${LOCKSTEP_FUZZ_SECONDS:-60}"
+  stage_off fuzz LOCKSTEP_FUZZ && return 0
+  [[ "$secs" =~ ^[0-9]+$ ]] || secs=60
+  est=$((120 + 2 * secs))
+  over_budget fuzz "$est" && return 0
+  start=$SECONDS
+  lockstep_log "=== stage fuzz (t=${SECONDS}s, estimated ${est}s) ==="
+  "$LOCKSTEP_SCRIPTS_DIR/fuzz" || rc=$?
+  if [[ $rc -eq 0 ]]; then
+    record fuzz PASS "2 targets x ${secs}s, $((SECONDS - start))s"
+  else
+    record fuzz FAIL "exit $rc (artifacts in build-fuzz/artifacts/), $((SECONDS - start))s"
+  fi
+}
+
+# --- docker ------------------------------------------------------------------
+# scripts/check-docker: no Docker engine here, so the image's build stage runs
+# as a plain script (build-docker/: Release, target lockstep only, no tests)
+# plus static checks of docker-compose.yml and the Dockerfile, library and
+# package coverage, and the image's CMD/HEALTHCHECK against the built binary.
+# Estimate: that build compiles about half of the main build's objects
+# (measured: 77 s from scratch on the 2-core VM, ~1 s of checks).
+docker_stage() {
+  local est start rc=0
+  stage_off docker LOCKSTEP_DOCKER_CHECK && return 0
+  est=$(max $((build_s * 6 / 10 + 20)) 120)
+  over_budget docker "$est" && return 0
+  start=$SECONDS
+  lockstep_log "=== stage docker (t=${SECONDS}s, estimated ${est}s) ==="
+  "$LOCKSTEP_SCRIPTS_DIR/check-docker" || rc=$?
+  if [[ $rc -eq 0 ]]; then
+    record docker PASS "scripts/check-docker, $((SECONDS - start))s"
+  else
+    record docker FAIL "scripts/check-docker exit $rc, $((SECONDS - start))s"
+  fi
+}
