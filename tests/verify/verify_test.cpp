@@ -15,7 +15,7 @@
 #include "lockstep/store.hpp"
 #include "lockstep/test/support.hpp"
 #include "lockstep/verify.hpp"
-#include "lockstep/worker.hpp"
+#include "worker.hpp"
 
 namespace lockstep {
 namespace {

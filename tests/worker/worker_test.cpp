@@ -13,11 +13,11 @@
 #include <set>
 #include <thread>
 
-#include "lockstep/engine.hpp"
+#include "apply/engine.hpp"
 #include "lockstep/kafka.hpp"
 #include "lockstep/test/kafka.hpp"
 #include "lockstep/test/support.hpp"
-#include "lockstep/worker.hpp"
+#include "worker.hpp"
 
 namespace lockstep {
 namespace {

@@ -46,7 +46,7 @@
 #include "lockstep/kafka.hpp"
 #include "lockstep/store.hpp"
 #include "lockstep/verify.hpp"
-#include "lockstep/work.hpp"
+#include "lockstep/event_keys.hpp"
 #include "lockstep/kit/args.hpp"
 #include "lockstep/kit/net.hpp"
 #include "lockstep/kit/pg.hpp"

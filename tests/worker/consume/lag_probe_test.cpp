@@ -1,0 +1,61 @@
+// LagProbe on the development broker: a partition's lag counts from the
+// position below every completed event, else from the group's committed
+// offset, else from the low watermark; every answer is heard as the broker
+// answering (readiness).
+#include <gtest/gtest.h>
+
+#include "consume/lag_probe.hpp"
+#include "lockstep/test/kafka.hpp"
+#include "parts_support.hpp"
+
+namespace lockstep::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+
+class LagProbeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Producer producer(kafka.bootstrap(), {});
+    std::vector<OutMessage> msgs(10, OutMessage{kafka.bot(), std::string("k"), "v", {}, 0});
+    for (const auto& d : producer.send(msgs, 10s)) ASSERT_EQ(d.error, "");
+    book.assign({{kafka.bot(), 0}});
+  }
+  double lag() { return test::series(metrics, "lockstep_consumer_lag", kafka.bot(), 0); }
+
+  test::TestKafka kafka;
+  Config cfg = test::parts_config(kafka.bootstrap(), kafka.bot(), kafka.dlq());
+  Metrics metrics;
+  OffsetBook book;
+  Readiness readiness;
+  Consumer consumer{kafka.bootstrap(), cfg.kafka.group_id, {}, {}};
+  std::atomic<bool> paused{true};  // nothing is fetched: the watermarks are asked of the broker
+  LagProbe probe{cfg.kafka, metrics, consumer, book, readiness, paused};
+};
+
+TEST_F(LagProbeTest, LagCountsFromTheLowWatermarkBeforeAnything) {
+  probe.pass();
+  EXPECT_EQ(lag(), 10);
+  EXPECT_FALSE(readiness.broker_silent());
+}
+
+TEST_F(LagProbeTest, LagCountsFromTheGroupsCommittedOffset) {
+  Consumer other(kafka.bootstrap(), cfg.kafka.group_id, {}, {});
+  ASSERT_EQ(other.commit({{kafka.bot(), 0, 7}}, false, 5s), "");
+  probe.pass();
+  EXPECT_EQ(lag(), 3);
+}
+
+TEST_F(LagProbeTest, LagCountsFromTheCompletedPosition) {
+  const auto g = *book.track(kafka.bot(), 0, 0);
+  for (int64_t o = 1; o < 6; ++o) book.track(kafka.bot(), 0, o);
+  for (int64_t o = 0; o < 4; ++o) book.complete(*test::work_at(kafka.bot(), 0, o, g));
+  probe.pass();
+  EXPECT_EQ(lag(), 6) << "offsets 4 and 5 have no outcome yet";
+  book.release({{kafka.bot(), 0}}, [&](const TopicPartition& tp) { metrics.remove_lag(tp.topic, tp.partition); });
+  probe.pass();
+  EXPECT_EQ(lag(), -1) << "a revoked partition's lag is the next owner's";
+}
+
+}  // namespace
+}  // namespace lockstep::runtime

@@ -1,0 +1,57 @@
+// The engine: turns a batch of consumed events (distinct aggregate keys) into
+// outcomes against a Store, with per-event compare-and-set semantics.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "apply/backoff.hpp"
+#include "lockstep/config.hpp"
+#include "lockstep/kafka.hpp"
+#include "lockstep/metrics.hpp"
+#include "lockstep/store.hpp"
+#include "lockstep/wire.hpp"
+#include "schedule/work.hpp"
+
+namespace lockstep {
+
+enum class Outcome { applied, duplicate, dead_lettered, retry };
+const char* to_string(Outcome o);
+
+struct ItemResult {
+  Outcome outcome = Outcome::retry;
+  std::optional<DeadReason> reason;       // dead_lettered
+  std::chrono::milliseconds delay{0};     // retry: wait before the next attempt
+  std::optional<int64_t> version;         // applied: new version; else stored version when known
+  std::optional<std::string> state;
+  std::optional<PriorOutcome> first;      // duplicate: the event_id's first outcome, when known
+};
+
+// The idempotency key of a message: its event_id, or for input without a usable
+// event_id a stable id derived from where it was read.
+std::string idempotency_key(const Work& w);
+
+class Engine {
+ public:
+  // `metrics` may be null (tests).
+  Engine(const Config& cfg, Metrics* metrics, uint64_t seed = std::random_device{}());
+
+  // One pass over the batch: duplicates, reads, decisions, one commit. Events whose
+  // CAS was lost come back as `retry` with their backoff (attempts counted on the
+  // Work). Throws TransientStoreError: nothing was written, retry the whole batch.
+  std::vector<ItemResult> process(Store& store, std::vector<WorkPtr>& batch);
+
+ private:
+  std::vector<ItemResult> process_once(Store& store, std::vector<WorkPtr>& batch);
+  static void fill_first_outcomes(Store& store, const std::vector<WorkPtr>& batch, std::vector<ItemResult>& out);
+
+  const Config& cfg_;
+  Metrics* metrics_;
+  Backoff backoff_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace lockstep
