@@ -12,7 +12,7 @@
 //
 // Beyond "no crash, no UB, no leak" this aborts when
 //   * a parse is not deterministic (same variant, same fields/detail twice);
-//   * an Event breaks a rule event.cpp validates (field lengths, aggregate_type,
+//   * an Event breaks a rule the parser validates (field lengths, aggregate_type,
 //     key == aggregate_type:aggregate_id, payload object, expected_version >= 0,
 //     actor length, occurred_at RFC 3339 and not year 0000, no NUL, UTF-8);
 //   * a Malformed has an empty or non-UTF-8 detail, an event_id outside 1..128

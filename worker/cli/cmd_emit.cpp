@@ -13,10 +13,34 @@
 namespace lockstep::cli {
 namespace {
 
+// A message sent with --wait, awaiting the worker's outcome.
+struct Sent {
+  int line;
+  std::string key;  // idempotency key the worker uses for this message
+};
+
+// Prints one outcome line (JSON with --json) for input line `line`.
+void print_outcome(const wire::OutcomeMessage& o, int line, bool duplicate, bool json) {
+  if (json) {
+    Json out = wire::outcome_json(o);
+    out["line"] = line;
+    std::cout << out.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
+    return;
+  }
+  std::cout << "outcome line=" << line << " event_id=" << o.event_id << " outcome=" << o.outcome;
+  if (duplicate) {
+    std::cout << " first=" << o.first->outcome;
+    if (o.first->reason && !o.first->reason->empty()) std::cout << " reason=" << *o.first->reason;
+  } else if (o.reason && !o.reason->empty()) {
+    std::cout << " reason=" << *o.reason;
+  }
+  std::cout << " version=" << (o.version ? std::to_string(*o.version) : "") << " state=" << o.state.value_or("")
+            << std::endl;
+}
+
 // Reads outcomes until every awaited message has one (or the time is up); prints
 // one line per outcome. Returns (outcomes received, dead-lettered ones). A
 // duplicate counts as its first outcome: re-sending a conflicting event is still a conflict.
-template <class Sent>
 std::pair<std::size_t, std::size_t> await_outcomes(TopicTail& tail, const std::vector<Sent>& awaited,
                                                    std::chrono::milliseconds timeout, bool json) {
   std::map<std::string, std::deque<int>> pending;  // key -> lines still waiting, in send order
@@ -36,21 +60,7 @@ std::pair<std::size_t, std::size_t> await_outcomes(TopicTail& tail, const std::v
     ++answered;
     const bool duplicate = o->outcome == "duplicate" && o->first;
     dead += o->outcome == "dead_lettered" || (duplicate && o->first->outcome == "dead_lettered");
-    if (json) {
-      Json out = wire::outcome_json(*o);
-      out["line"] = line;
-      std::cout << out.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
-      continue;
-    }
-    std::cout << "outcome line=" << line << " event_id=" << o->event_id << " outcome=" << o->outcome;
-    if (duplicate) {
-      std::cout << " first=" << o->first->outcome;
-      if (o->first->reason && !o->first->reason->empty()) std::cout << " reason=" << *o->first->reason;
-    } else if (o->reason && !o->reason->empty()) {
-      std::cout << " reason=" << *o->reason;
-    }
-    std::cout << " version=" << (o->version ? std::to_string(*o->version) : "") << " state=" << o->state.value_or("")
-              << std::endl;
+    print_outcome(*o, line, duplicate, json);
   }
   for (const auto& [key, lines] : pending)
     for (const int line : lines)
@@ -59,107 +69,149 @@ std::pair<std::size_t, std::size_t> await_outcomes(TopicTail& tail, const std::v
   return {answered, dead};
 }
 
-}  // namespace
+struct EmitOptions {
+  std::string topic;
+  bool raw = false;  // send lines unchecked (testing bad input)
+  std::optional<std::string> raw_key;
+  bool wait = false;
+  bool json = false;
+  std::chrono::milliseconds timeout{30000};
+  std::string outcomes;              // the topic the worker publishes outcomes to (with --wait)
+  std::optional<std::string> input;  // FILE; none or "-": standard input
+  Config cfg;
+  ParseLimits limits;  // as the worker parses (limits.*)
+};
 
-int cmd_emit(Args& args) {
+// The command line (and the configuration it names), checked.
+EmitOptions parse_options(Args& args) {
+  EmitOptions o;
   auto topic = args.option("--topic");
-  const bool raw = args.flag("--raw");  // send lines unchecked (testing bad input)
-  auto raw_key = args.option("--key");
-  const bool wait = args.flag("--wait");
-  const bool json = args.flag("--json");
+  o.raw = args.flag("--raw");
+  o.raw_key = args.option("--key");
+  o.wait = args.flag("--wait");
+  o.json = args.flag("--json");
   auto outcome_topic = args.option("--outcome-topic");
-  std::chrono::milliseconds timeout(30000);
   auto timeout_arg = args.option("--timeout-ms");
-  if (timeout_arg) timeout = std::chrono::milliseconds(parse_int("--timeout-ms", *timeout_arg, 1, 3600000));
-  Config cfg = load(args);
+  if (timeout_arg) o.timeout = std::chrono::milliseconds(parse_int("--timeout-ms", *timeout_arg, 1, 3600000));
+  o.cfg = load(args);
   auto pos = args.positionals();
   if (!topic || topic->empty()) throw UsageError("--topic T is required");
   if (pos.size() > 1)
     throw UsageError("usage: lockstep emit --topic T [--wait [--timeout-ms N] [--outcome-topic T] [--json]] [FILE|-]");
-  if (raw_key && !raw) throw UsageError("--key goes with --raw (events are keyed by aggregate_type:aggregate_id)");
-  if (!wait && (json || outcome_topic || timeout_arg))
-    throw UsageError(std::string(json ? "--json" : outcome_topic ? "--outcome-topic" : "--timeout-ms") +
+  if (o.raw_key && !o.raw) throw UsageError("--key goes with --raw (events are keyed by aggregate_type:aggregate_id)");
+  if (!o.wait && (o.json || outcome_topic || timeout_arg))
+    throw UsageError(std::string(o.json ? "--json" : outcome_topic ? "--outcome-topic" : "--timeout-ms") +
                      " goes with --wait");
   if (outcome_topic && !is_valid_topic_name(*outcome_topic))
     throw UsageError("--outcome-topic: not a valid topic name (\"" + *outcome_topic + "\")");
-  const std::string outcomes = outcome_topic.value_or(cfg.kafka.outcome_topic);
-  if (wait && outcomes.empty())
+  o.outcomes = outcome_topic.value_or(o.cfg.kafka.outcome_topic);
+  if (o.wait && o.outcomes.empty())
     throw UsageError("--wait needs the topic the worker publishes outcomes to: set kafka.outcome_topic (for the "
                      "worker too) or pass --outcome-topic T");
+  o.topic = *topic;
+  if (!pos.empty()) o.input = pos[0];
+  o.limits.max_event_bytes = o.cfg.limits.max_event_bytes;
+  o.limits.max_depth = o.cfg.limits.max_depth;
+  return o;
+}
 
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  if (!pos.empty() && pos[0] != "-") {
-    file.open(pos[0]);
-    if (!file) throw UsageError("cannot read " + pos[0]);
-    in = &file;
+// What was sent so far, updated by the delivery reports.
+struct Tally {
+  int failed = 0, delivered = 0, sent = 0;
+  std::vector<Sent> awaited;  // with --wait: the delivered messages
+};
+
+// The message for input line `lineno`, and its event_id ("-" with --raw); std::nullopt when
+// the line is not a valid event (reported as rejected and counted as failed).
+std::optional<OutMessage> message_for(const std::string& line, int lineno, const EmitOptions& o, std::string& id,
+                                      Tally& tally) {
+  OutMessage m;
+  m.topic = o.topic;
+  m.value = line;
+  id = "-";
+  if (o.raw) {
+    m.key = o.raw_key;
+    return m;
   }
+  auto j = Json::parse(line, nullptr, false);
+  std::optional<std::string> key;
+  if (j.is_object() && j.contains("aggregate_type") && j["aggregate_type"].is_string() &&
+      j.contains("aggregate_id") && j["aggregate_id"].is_string())
+    key = j["aggregate_type"].get<std::string>() + ":" + j["aggregate_id"].get<std::string>();
+  auto parsed = parse_event(line, key, o.limits);
+  if (auto* bad = std::get_if<Malformed>(&parsed)) {
+    std::cout << "rejected line=" << lineno << " error=\"" << bad->detail << "\"" << std::endl;
+    ++tally.failed;
+    return std::nullopt;
+  }
+  const auto& e = std::get<Event>(parsed);
+  id = e.event_id;
+  m.key = e.key();
+  return m;
+}
 
-  // Read the outcome topic from its current end before anything is sent, so no outcome is missed.
-  std::unique_ptr<TopicTail> tail;
-  if (wait) tail = std::make_unique<TopicTail>(cfg.kafka.brokers, cfg.kafka.properties, outcomes, timeout);
-  struct Sent {
-    int line;
-    std::string key;  // idempotency key the worker uses for this message
-  };
-  std::vector<Sent> awaited;
-  Producer producer(cfg.kafka.brokers, cfg.kafka.properties);
-  ParseLimits limits;
-  limits.max_event_bytes = cfg.limits.max_event_bytes;
-  limits.max_depth = cfg.limits.max_depth;
-  int failed = 0, delivered = 0, lineno = 0, sent = 0;
+// The delivery report of the message of input line `lineno`.
+void on_delivery(const Delivery& d, int lineno, const std::string& id, const OutMessage& m, const EmitOptions& o,
+                 Tally& tally) {
+  if (d.error.empty()) {
+    ++tally.delivered;
+    if (o.wait) {
+      const SourceRef src{o.topic, "", d.partition, d.offset, d.timestamp_ms};
+      tally.awaited.push_back(
+          {lineno, idempotency_key_for(parse_event(m.value, m.key, o.limits), src, m.value, m.key)});
+    }
+    std::cout << "delivered line=" << lineno << " event_id=" << id << " topic=" << o.topic
+              << " partition=" << d.partition << " offset=" << d.offset << std::endl;
+  } else {
+    ++tally.failed;
+    std::cout << "failed line=" << lineno << " event_id=" << id << " error=\"" << d.error << "\"" << std::endl;
+  }
+}
+
+// Sends every non-blank line of `in`, then waits for the delivery reports.
+void send_lines(std::istream& in, Producer& producer, const EmitOptions& o, Tally& tally) {
+  int lineno = 0;
   std::string line;
-  while (std::getline(*in, line)) {
+  while (std::getline(in, line)) {
     ++lineno;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    OutMessage m;
-    m.topic = *topic;
-    m.value = line;
-    std::string id = "-";
-    if (raw) {
-      m.key = raw_key;
-    } else {
-      auto j = Json::parse(line, nullptr, false);
-      std::optional<std::string> key;
-      if (j.is_object() && j.contains("aggregate_type") && j["aggregate_type"].is_string() &&
-          j.contains("aggregate_id") && j["aggregate_id"].is_string())
-        key = j["aggregate_type"].get<std::string>() + ":" + j["aggregate_id"].get<std::string>();
-      auto parsed = parse_event(line, key, limits);
-      if (auto* bad = std::get_if<Malformed>(&parsed)) {
-        std::cout << "rejected line=" << lineno << " error=\"" << bad->detail << "\"" << std::endl;
-        ++failed;
-        continue;
-      }
-      const auto& e = std::get<Event>(parsed);
-      id = e.event_id;
-      m.key = e.key();
-    }
-    ++sent;
-    producer.send_async(m, [&, lineno, id, value = m.value, key = m.key](const Delivery& d) {
-      if (d.error.empty()) {
-        ++delivered;
-        if (wait) {
-          const SourceRef src{*topic, "", d.partition, d.offset, d.timestamp_ms};
-          awaited.push_back({lineno, idempotency_key_for(parse_event(value, key, limits), src, value, key)});
-        }
-        std::cout << "delivered line=" << lineno << " event_id=" << id << " topic=" << *topic
-                  << " partition=" << d.partition << " offset=" << d.offset << std::endl;
-      } else {
-        ++failed;
-        std::cout << "failed line=" << lineno << " event_id=" << id << " error=\"" << d.error << "\"" << std::endl;
-      }
+    std::string id;
+    auto m = message_for(line, lineno, o, id, tally);
+    if (!m) continue;
+    ++tally.sent;
+    producer.send_async(*m, [&o, &tally, lineno, id, sent = *m](const Delivery& d) {
+      on_delivery(d, lineno, id, sent, o, tally);
     });
     producer.poll(std::chrono::milliseconds(0));
   }
   producer.flush(std::chrono::milliseconds(60000));
   producer.poll(std::chrono::milliseconds(0));
-  std::cerr << "emit: " << delivered << " delivered, " << failed << " failed or rejected" << std::endl;
-  const bool send_failed = failed > 0 || delivered < sent;
-  if (!wait) return send_failed ? 1 : 0;
-  const auto [answered, dead] = await_outcomes(*tail, awaited, timeout, json);
-  std::cerr << "emit: " << answered << " of " << awaited.size() << " outcomes received, " << dead << " dead-lettered"
-            << std::endl;
-  if (send_failed || answered < awaited.size()) return 1;
+}
+
+}  // namespace
+
+int cmd_emit(Args& args) {
+  const EmitOptions o = parse_options(args);
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (o.input && *o.input != "-") {
+    file.open(*o.input);
+    if (!file) throw UsageError("cannot read " + *o.input);
+    in = &file;
+  }
+  // Read the outcome topic from its current end before anything is sent, so no outcome is missed.
+  std::unique_ptr<TopicTail> tail;
+  if (o.wait) tail = std::make_unique<TopicTail>(o.cfg.kafka.brokers, o.cfg.kafka.properties, o.outcomes, o.timeout);
+  Tally tally;
+  Producer producer(o.cfg.kafka.brokers, o.cfg.kafka.properties);
+  send_lines(*in, producer, o, tally);
+  std::cerr << "emit: " << tally.delivered << " delivered, " << tally.failed << " failed or rejected" << std::endl;
+  const bool send_failed = tally.failed > 0 || tally.delivered < tally.sent;
+  if (!o.wait) return send_failed ? 1 : 0;
+  const auto [answered, dead] = await_outcomes(*tail, tally.awaited, o.timeout, o.json);
+  std::cerr << "emit: " << answered << " of " << tally.awaited.size() << " outcomes received, " << dead
+            << " dead-lettered" << std::endl;
+  if (send_failed || answered < tally.awaited.size()) return 1;
   return dead > 0 ? 3 : 0;
 }
 
