@@ -136,7 +136,7 @@ int cmd_emit(Args& args) {
     }
     ++sent;
     producer.send_async(m, [&, lineno, id, value = m.value, key = m.key](const Delivery& d) {
-      if (d.error.empty()) {
+      if (!d.error) {
         ++delivered;
         if (wait) {
           const SourceRef src{*topic, "", d.partition, d.offset, d.timestamp_ms};
@@ -146,7 +146,7 @@ int cmd_emit(Args& args) {
                   << " partition=" << d.partition << " offset=" << d.offset << std::endl;
       } else {
         ++failed;
-        std::cout << "failed line=" << lineno << " event_id=" << id << " error=\"" << d.error << "\"" << std::endl;
+        std::cout << "failed line=" << lineno << " event_id=" << id << " error=\"" << d.error.str() << "\"" << std::endl;
       }
     });
     producer.poll(std::chrono::milliseconds(0));

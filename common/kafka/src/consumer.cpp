@@ -88,24 +88,20 @@ RdKafka::ErrorCode watermarks(RdKafka::Handle& h, const std::string& topic, int3
 }
 }  // namespace
 
-struct QueueDel {
-  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
-};
-using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDel>;
-
-// The answer to a commit on `q`, waited for at most `timeout`: "" when the
-// coordinator took every position, the error otherwise, nullopt while unanswered.
-std::optional<std::string> commit_answer(rd_kafka_queue_t* q, int timeout_ms) {
+// The answer to a commit on `q`, waited for at most `timeout`: success when
+// the coordinator took every position, the error otherwise, nullopt while unanswered.
+std::optional<KafkaFailure> commit_answer(rd_kafka_queue_t* q, int timeout_ms) {
   rd_kafka_event_t* ev = rd_kafka_queue_poll(q, timeout_ms);
   if (!ev) return std::nullopt;
-  std::string err;
-  if (rd_kafka_event_error(ev)) {
-    err = rd_kafka_event_error_string(ev);
+  KafkaFailure err;
+  if (const auto e = rd_kafka_event_error(ev)) {
+    err = kafka_failure(e, rd_kafka_event_error_string(ev));
   } else if (const auto* l = rd_kafka_event_topic_partition_list(ev)) {
-    for (int i = 0; i < l->cnt && err.empty(); ++i)
+    for (int i = 0; i < l->cnt && !err; ++i)
       if (l->elems[i].err)
-        err = std::string(l->elems[i].topic) + "/" + std::to_string(l->elems[i].partition) + ": " +
-              rd_kafka_err2str(l->elems[i].err);
+        err = kafka_failure(l->elems[i].err, std::string(l->elems[i].topic) + "/" +
+                                                 std::to_string(l->elems[i].partition) + ": " +
+                                                 rd_kafka_err2str(l->elems[i].err));
   }
   rd_kafka_event_destroy(ev);
   return err;
@@ -130,9 +126,9 @@ struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       if (hooks.on_assign) hooks.on_assign(parts);
       if (cooperative) {
         if (std::unique_ptr<RdKafka::Error> e(c->incremental_assign(partitions)); e)
-          report_assignment_error("incremental assign", e->str());
+          report_assignment_error("incremental assign", kafka_failure(*e));
       } else if (const auto e = c->assign(partitions); e != RdKafka::ERR_NO_ERROR) {
-        report_assignment_error("assign", RdKafka::err2str(e));
+        report_assignment_error("assign", kafka_failure(e));
       }
       self->joined_ = true;
     } else {
@@ -151,16 +147,22 @@ struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   // librdkafka refused an assignment: the member would own partitions it
   // never fetches (they would stall until it leaves), so this is fatal: the
   // worker stops and its restart joins the group afresh.
-  void report_assignment_error(const char* what, const std::string& err) {
-    spdlog::error("kafka: {} failed: {}", what, err);
-    if (hooks.on_error) hooks.on_error(std::string(what) + " failed: " + err, true);
+  void report_assignment_error(const char* what, KafkaFailure err) {
+    spdlog::error("kafka: {} failed: {}", what, err.str());
+    err.message = std::string(what) + " failed: " + err.str();
+    err.fatal = true;
+    if (hooks.on_error) hooks.on_error(err);
   }
 
   void event_cb(RdKafka::Event& e) override {
     switch (e.type()) {
-      case RdKafka::Event::EVENT_ERROR:
-        if (hooks.on_error) hooks.on_error(RdKafka::err2str(e.err()) + ": " + e.str(), e.fatal());
+      case RdKafka::Event::EVENT_ERROR: {
+        auto f = kafka_failure(e.err());
+        f.message = RdKafka::err2str(e.err()) + ": " + e.str();
+        f.fatal = e.fatal();  // librdkafka's word, whatever the code
+        if (hooks.on_error) hooks.on_error(f);
         break;
+      }
       case RdKafka::Event::EVENT_LOG:
         log_event("kafka consumer", e);
         break;
@@ -217,25 +219,25 @@ std::optional<Message> Consumer::poll(std::chrono::milliseconds timeout) {
     case RdKafka::ERR__PARTITION_EOF:
       return std::nullopt;
     default:
-      if (impl_->hooks.on_error) impl_->hooks.on_error(m->errstr(), false);
+      if (impl_->hooks.on_error) impl_->hooks.on_error(kafka_failure(m->err(), m->errstr()));
       return std::nullopt;
   }
 }
 
-std::string Consumer::commit(const std::vector<TopicPartition>& positions, bool async,
-                             std::chrono::milliseconds timeout) {
-  if (positions.empty()) return "";
+KafkaFailure Consumer::commit(const std::vector<TopicPartition>& positions, bool async,
+                              std::chrono::milliseconds timeout) {
+  if (positions.empty()) return {};
   if (async) {
     TpList l(positions);
-    const auto err = impl_->consumer->commitAsync(l.v);
-    return err == RdKafka::ERR_NO_ERROR ? "" : RdKafka::err2str(err);
+    return kafka_failure(impl_->consumer->commitAsync(l.v));
   }
   // Not commitSync(): it waits for the answer without a bound (half a minute
   // and more while the coordinator's path drops packets).
   const Deadline deadline(timeout);
   std::lock_guard lk(impl_->commit_mu);
   if (impl_->unanswered) {
-    if (!commit_answer(impl_->unanswered.get(), deadline.left_ms())) return "an earlier offset commit is still unanswered";
+    if (!commit_answer(impl_->unanswered.get(), deadline.left_ms()))
+      return kafka_failure(RdKafka::ERR__PREV_IN_PROGRESS, "an earlier offset commit is still unanswered");
     impl_->unanswered.reset();
   }
   rd_kafka_t* rk = impl_->consumer->c_ptr();
@@ -244,12 +246,12 @@ std::string Consumer::commit(const std::vector<TopicPartition>& positions, bool 
   for (const auto& p : positions)
     rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)->offset = p.offset;
   QueuePtr q(rd_kafka_queue_new(rk));
-  if (const auto err = rd_kafka_commit_queue(rk, list.get(), q.get(), nullptr, nullptr))
-    return rd_kafka_err2str(err);
+  if (const auto err = rd_kafka_commit_queue(rk, list.get(), q.get(), nullptr, nullptr)) return kafka_failure(err);
   auto answer = commit_answer(q.get(), deadline.left_ms());
   if (!answer) {
     impl_->unanswered = std::move(q);
-    return "offset commit unanswered after " + std::to_string(timeout.count()) + " ms";
+    return kafka_failure(RdKafka::ERR__TIMED_OUT,
+                         "offset commit unanswered after " + std::to_string(timeout.count()) + " ms");
   }
   return *answer;
 }
