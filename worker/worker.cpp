@@ -76,7 +76,7 @@ struct Worker::Impl {
     Consumer::Hooks hooks;  // the hooks run inside poll(), once every part below exists
     hooks.on_assign = [this](const auto& p) { rebalance->on_assign(p); };
     hooks.on_revoke = [this](const auto& p, bool lost) { rebalance->on_revoke(p, lost); };
-    hooks.on_error = [this](const std::string& what, bool is_fatal) { consume->on_error(what, is_fatal); };
+    hooks.on_error = [this](const KafkaFailure& err) { consume->on_error(err); };
     consumer = std::make_unique<Consumer>(cfg.kafka.brokers, cfg.kafka.group_id, cfg.kafka.properties, hooks);
 
     const auto executor_count = static_cast<std::size_t>(ExecutorPool::size(cfg));

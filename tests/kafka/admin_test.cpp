@@ -2,6 +2,7 @@
 // development broker answers metadata but not CreateTopics, DeleteTopics or
 // DescribeConfigs.
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafkacpp.h>
 
 #include <chrono>
 
@@ -29,8 +30,8 @@ TEST_F(AdminTest, CreatesDescribesAndReadsTheConfigsOfTopics) {
   const std::string a = prefix + "a", b = prefix + "b", missing = prefix + "missing";
   const auto errors = admin.create({{a, 3, 1, {{"retention.ms", "3600000"}}}, {b, -1, -1, {}}}, 30s);
   ASSERT_EQ(errors.size(), 2u);
-  EXPECT_EQ(errors[0], "");
-  EXPECT_EQ(errors[1], "");
+  EXPECT_FALSE(errors[0]) << errors[0].str();
+  EXPECT_FALSE(errors[1]) << errors[1].str();
 
   std::vector<TopicDescription> d;
   ASSERT_TRUE(test::poll_until(30s, [&] {
@@ -54,7 +55,8 @@ TEST_F(AdminTest, CreatesDescribesAndReadsTheConfigsOfTopics) {
   // Creating an existing topic is the broker's error, per topic; nothing changes.
   const auto again = admin.create({{a, 5, 1, {}}}, 30s);
   ASSERT_EQ(again.size(), 1u);
-  EXPECT_NE(again[0].find("already exists"), std::string::npos) << again[0];
+  EXPECT_EQ(again[0].code, RdKafka::ERR_TOPIC_ALREADY_EXISTS) << again[0].str();
+  EXPECT_NE(again[0].str().find("already exists"), std::string::npos) << again[0].str();
   EXPECT_EQ(admin.describe({a}, 10s)[0].partitions, 3);
 }
 
@@ -62,14 +64,17 @@ TEST_F(AdminTest, DeletesTopicsAndCountsBrokers) {
   Admin admin(brokers, {});
   EXPECT_GE(admin.broker_count(10s), 1);
   const std::string a = prefix + "del-a", missing = prefix + "del-missing";
-  ASSERT_EQ(admin.create({{a, 2, -1, {}}}, 30s), std::vector<std::string>{""});
+  const auto created = admin.create({{a, 2, -1, {}}}, 30s);
+  ASSERT_EQ(created.size(), 1u);
+  ASSERT_FALSE(created[0]) << created[0].str();
   ASSERT_TRUE(test::poll_until(30s, [&] { return admin.describe({a}, 10s)[0].exists; }));
 
   // Per topic, in order: deleted, or the broker's error for one that is not there.
   const auto errors = admin.remove({missing, a}, 30s);
   ASSERT_EQ(errors.size(), 2u);
-  EXPECT_NE(errors[0], "");
-  EXPECT_EQ(errors[1], "");
+  EXPECT_TRUE(errors[0]);
+  EXPECT_FALSE(errors[0].str().empty());
+  EXPECT_FALSE(errors[1]) << errors[1].str();
   EXPECT_TRUE(test::poll_until(30s, [&] { return !admin.describe({a}, 10s)[0].exists; }))
       << "the deleted topic stayed in the metadata";
 }
@@ -79,7 +84,8 @@ TEST_F(AdminTest, ABadRequestIsTheBrokersErrorNotAnException) {
   // More replicas than the cluster has nodes.
   const auto errors = admin.create({{prefix + "rf100", 1, 100, {}}}, 30s);
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0], "");
+  EXPECT_TRUE(errors[0]);
+  EXPECT_FALSE(errors[0].str().empty());
   EXPECT_THROW(admin.configs(prefix + "missing", 10s), KafkaError);
 }
 

@@ -1,6 +1,7 @@
 // The Kafka adapter against the mock cluster (the real protocol over real
 // sockets): what it promises about time when the broker stops answering.
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafkacpp.h>
 
 #include <chrono>
 
@@ -25,7 +26,7 @@ class ConsumerTest : public ::testing::Test {
       m.partition = i % 2;
       msgs.push_back(std::move(m));
     }
-    for (const auto& d : p.send(msgs, 10s)) ASSERT_TRUE(d.error.empty()) << d.error;
+    for (const auto& d : p.send(msgs, 10s)) ASSERT_FALSE(d.error) << d.error.str();
   }
   // Every response delayed past socket.timeout.ms: a broker behind a path that drops packets.
   void silence() { cluster.set_rtt(1, 120s); }
@@ -58,20 +59,26 @@ TEST_F(ConsumerTest, WatermarksAreAskedWithinTheirTimeoutAndAnswerAgainAfterASil
 
 TEST_F(ConsumerTest, SynchronousCommitIsBoundedAndAnUnansweredOneStaysTheOnlyOneOutstanding) {
   Consumer c(cluster.bootstraps(), "g-commit", props, {});
-  ASSERT_EQ(c.commit({{"t", 0, 1}}, false, 5s), "");
+  const auto ok = c.commit({{"t", 0, 1}}, false, 5s);
+  ASSERT_FALSE(ok) << ok.str();
 
   silence();
   auto sent = Clock::now();
   const auto first = c.commit({{"t", 0, 2}}, false, 1000ms);
-  EXPECT_NE(first, "") << "a commit nobody answered reported success";
+  EXPECT_TRUE(first) << "a commit nobody answered reported success";
+  EXPECT_TRUE(first.retriable) << first.str();
+  EXPECT_FALSE(first.fatal) << first.str();
   EXPECT_LT(Clock::now() - sent, 3s) << "the commit waited past its timeout";
   // A newer commit must not overtake the unanswered one: refused without being sent.
   sent = Clock::now();
-  EXPECT_NE(c.commit({{"t", 0, 3}}, false, 500ms), "");
+  const auto refused = c.commit({{"t", 0, 3}}, false, 500ms);
+  EXPECT_EQ(refused.code, RdKafka::ERR__PREV_IN_PROGRESS) << refused.str();
+  EXPECT_EQ(refused.str(), "an earlier offset commit is still unanswered");
+  EXPECT_TRUE(refused.retriable);
   EXPECT_LT(Clock::now() - sent, 3s);
 
   answer();
-  EXPECT_TRUE(poll_until(60s, [&] { return c.commit({{"t", 0, 4}}, false, 2s).empty(); }))
+  EXPECT_TRUE(poll_until(60s, [&] { return !c.commit({{"t", 0, 4}}, false, 2s); }))
       << "commits never succeeded again after the broker answered";
   std::vector<TopicPartition> got;
   ASSERT_TRUE(poll_until(30s, [&] {

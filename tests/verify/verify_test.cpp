@@ -70,7 +70,7 @@ class VerifyTest : public ::testing::Test {
     }
     msgs.push_back({"transitions.api", std::string("membership:v-0"), "{not json", {}});
     msgs.push_back({"transitions.api", std::nullopt, R"({"event_id":"no-key"})", {}});
-    for (const auto& d : p.send(msgs, 30s)) ASSERT_TRUE(d.error.empty()) << d.error;
+    for (const auto& d : p.send(msgs, 30s)) ASSERT_FALSE(d.error) << d.error.str();
     expected_outcomes = 6 * 6 + 2;  // the duplicate of each key has no row of its own
 
     ASSERT_TRUE(run_worker(*cfg, [] {

@@ -25,7 +25,7 @@ TEST(EndToEnd, SigkillMidStreamThenRestartGivesExactlyOneOutcomeEach) {
   {
     Producer p(setup.broker.bootstrap(), {});
     auto ds = p.send(plan.messages, 60s);
-    for (const auto& d : ds) ASSERT_TRUE(d.error.empty()) << d.error;
+    for (const auto& d : ds) ASSERT_FALSE(d.error) << d.error.str();
   }
   const long expected = static_cast<long>(plan.event_ids.size()) + 5;  // + the malformed ones
 
@@ -125,7 +125,7 @@ TEST(EndToEnd, AMissingTopicIsNamedAtStartUp) {
     Producer p(setup.broker.bootstrap(), {});
     OutMessage m{setup.broker.bot(), std::string("membership:m1"),
                  R"({"event_id":"m-1","aggregate_type":"membership","aggregate_id":"m1","transition":"join"})", {}};
-    for (const auto& d : p.send({m}, 10s)) ASSERT_TRUE(d.error.empty()) << d.error;
+    for (const auto& d : p.send({m}, 10s)) ASSERT_FALSE(d.error) << d.error.str();
   }
   EXPECT_TRUE(poll_until(30s, [&] {
     return count(setup.db, "SELECT count(*) FROM processed_events WHERE event_id = 'm-1'") == 1;
@@ -176,7 +176,7 @@ TEST(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
              {broker.bot(), key, truncated(ev("s-5", "edit", payload_values[4])), {}},  // malformed
          }) {
       const auto d = p.send({m}, 30s);
-      ASSERT_TRUE(d[0].error.empty()) << d[0].error;
+      ASSERT_FALSE(d[0].error) << d[0].error.str();
     }
   }
   ASSERT_TRUE(poll_until(60s, [&] {

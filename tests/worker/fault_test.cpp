@@ -33,7 +33,7 @@ TEST(Faults, DatabaseStoppedMidStreamThenResumesByItself) {
   auto first = plan_race(setup.broker, 40, 1);
   auto second = plan_race(setup.broker, 40, 2);
   Producer p(setup.broker.bootstrap(), {});
-  for (const auto& d : p.send(first.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  for (const auto& d : p.send(first.messages, 60s)) ASSERT_FALSE(d.error) << d.error.str();
 
   auto w = start_worker(setup.cfg_path, setup.dir.path + "/worker.log");
   const long expected_first = static_cast<long>(first.event_ids.size()) + 5;
@@ -46,7 +46,7 @@ TEST(Faults, DatabaseStoppedMidStreamThenResumesByItself) {
     ~Restart() { pgctl("status") == 0 || pgctl("start"); }
   } restart;
   ASSERT_EQ(pgctl("stop"), 0);
-  for (const auto& d : p.send(second.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  for (const auto& d : p.send(second.messages, 60s)) ASSERT_FALSE(d.error) << d.error.str();
   EXPECT_TRUE(poll_until(60s, [&] { return http_get(setup.port, "/readyz").first == 503; })) << "worker stayed ready";
   EXPECT_TRUE(poll_until(10s, [&] { return metric_value(http_get(setup.port, "/metrics").second, "lockstep_ready") == 0; }))
       << "lockstep_ready does not follow /readyz";
@@ -91,7 +91,7 @@ std::string log_tail(const std::string& file) {
 
 void send(const WorkerSetup& setup, const Planned& plan) {
   Producer p(setup.broker.bootstrap(), {});
-  for (const auto& d : p.send(plan.messages, 60s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  for (const auto& d : p.send(plan.messages, 60s)) ASSERT_FALSE(d.error) << d.error.str();
 }
 
 // The outcomes of `plan` (its events and its 5 malformed messages) are expected too.

@@ -47,7 +47,7 @@ TEST(SqliteEndToEnd, RacingEventsGetExactlyOneOutcomeEachOnAnSqliteFile) {
   {
     Producer p(broker.bootstrap(), {});
     auto ds = p.send(plan.messages, 60s);
-    for (const auto& d : ds) ASSERT_TRUE(d.error.empty()) << d.error;
+    for (const auto& d : ds) ASSERT_FALSE(d.error) << d.error.str();
   }
   const long expected = static_cast<long>(plan.event_ids.size()) + 5;  // + the malformed ones
 
@@ -84,7 +84,7 @@ TEST(SqliteEndToEnd, RacingEventsGetExactlyOneOutcomeEachOnAnSqliteFile) {
   {
     Producer p(broker.bootstrap(), {});
     auto ds = p.send(plan2.messages, 60s);
-    for (const auto& d : ds) ASSERT_TRUE(d.error.empty()) << d.error;
+    for (const auto& d : ds) ASSERT_FALSE(d.error) << d.error.str();
   }
   const long expected2 = expected + static_cast<long>(plan2.event_ids.size()) + 5;
   ASSERT_TRUE(poll_until(120s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= expected2; }))

@@ -95,7 +95,7 @@ class WorkerTest : public ::testing::Test {
             std::vector<Header> headers = {}) {
     OutMessage m{topic, std::move(key), value, std::move(headers)};
     auto d = p.send({m}, 10s);
-    ASSERT_TRUE(d[0].error.empty()) << d[0].error;
+    ASSERT_FALSE(d[0].error) << d[0].error.str();
   }
 
   long count(const std::string& sql) { return std::stol(db.scalar(sql)); }
@@ -193,7 +193,7 @@ TEST_F(WorkerTest, BotAndApiRacingOnSameKeysConverge) {
     // Re-send a few events (same event_id, other topic too): duplicates.
     for (int k = 0; k < 6; ++k) batch.push_back(batch[static_cast<std::size_t>(k * 7)]);
     auto ds = p.send(batch, 30s);
-    for (const auto& d : ds) ASSERT_TRUE(d.error.empty()) << d.error;
+    for (const auto& d : ds) ASSERT_FALSE(d.error) << d.error.str();
   };
 
   // A direct writer (as the web API would) racing through the store's CAS.
@@ -502,7 +502,7 @@ TEST_F(WorkerTest, HostileInputCatalogueIsDeadLetteredWithItsRawBytes) {
   EXPECT_EQ(sql_row[0][0].as<int>(), 1) << "an id with SQL metacharacters was not stored literally";
   for (std::size_t i = 0; i < catalogue.size(); ++i) {
     SCOPED_TRACE(catalogue[i].what);
-    ASSERT_TRUE(deliveries[i].error.empty()) << deliveries[i].error;
+    ASSERT_FALSE(deliveries[i].error) << deliveries[i].error.str();
     const auto r = tx.exec_params(
         "SELECT d.reason, d.raw, p.outcome FROM dead_letters d JOIN processed_events p USING (event_id) "
         "WHERE d.source_topic = $3 AND d.source_partition = $1 AND d.source_offset = $2",
@@ -608,7 +608,7 @@ TEST_F(WorkerTest, TwoWorkersWithOverlappingBatchesOnSameKeys) {
         edits.push_back({side == 0 ? bot : api, "membership:o" + std::to_string(k),
                          event_json(id, numbered("o", k), "edit", R"(,"payload":{")" + id + R"(":1})"), {}});
       }
-  for (const auto& d : p.send(edits, 30s)) ASSERT_TRUE(d.error.empty()) << d.error;
+  for (const auto& d : p.send(edits, 30s)) ASSERT_FALSE(d.error) << d.error.str();
 
   cfg.batch.max_wait_ms = 500;
   Config cfg_b = cfg;
@@ -678,7 +678,7 @@ TEST_F(BrokerFaultTest, BrokerErrorsLeaderChangesAndOutagesLoseNothing) {
   mock()->push_request_errors(8, std::vector<int>(5, kNotCoordinator));     // OffsetCommit
   mock()->push_request_errors(0, std::vector<int>(3, kRequestTimedOut));    // Produce
   const auto first_deliveries = p.send(first, 60s);
-  for (const auto& d : first_deliveries) ASSERT_TRUE(d.error.empty()) << d.error;
+  for (const auto& d : first_deliveries) ASSERT_FALSE(d.error) << d.error.str();
 
   // Leader changes for every input partition, then a broker outage mid-stream.
   for (const std::string& t : {bot, api})
@@ -693,7 +693,7 @@ TEST_F(BrokerFaultTest, BrokerErrorsLeaderChangesAndOutagesLoseNothing) {
   })) << "a broker outage was not counted as a kafka infrastructure error";
   mock()->broker_up(2);
   sender.join();
-  for (const auto& d : second_deliveries) ASSERT_TRUE(d.error.empty()) << d.error;
+  for (const auto& d : second_deliveries) ASSERT_FALSE(d.error) << d.error.str();
 
   ASSERT_TRUE(poll_until(120s, [&] { return count("SELECT count(*) FROM processed_events") == 400; }))
       << count("SELECT count(*) FROM processed_events") << " of 400 outcomes";
@@ -766,7 +766,7 @@ TEST_P(PauseAndRebalance, PartitionsGivenBackAfterPauseAndRebalanceAreReadAgain)
           m.partition = part;
           msgs.push_back(std::move(m));
         }
-    for (const auto& d : p.send(msgs, 30s)) ASSERT_TRUE(d.error.empty()) << d.error;
+    for (const auto& d : p.send(msgs, 30s)) ASSERT_FALSE(d.error) << d.error.str();
     sent += static_cast<int>(msgs.size());
   };
   const auto series = [](const std::shared_ptr<Metrics>& m, const std::string& name) {
@@ -826,7 +826,7 @@ TEST_F(WorkerTest, LagAndPauseReasonOfEveryAssignedPartitionWhileStalled) {
           m.partition = part;
           msgs.push_back(std::move(m));
         }
-    for (const auto& d : p.send(msgs, 30s)) ASSERT_TRUE(d.error.empty()) << d.error;
+    for (const auto& d : p.send(msgs, 30s)) ASSERT_FALSE(d.error) << d.error.str();
   };
   pqxx::connection locker(db.url());
   pqxx::work gate(locker);
@@ -892,7 +892,7 @@ TEST_F(WorkerTest, SilentBrokerIsNoticedInSecondsAndShutdownStaysInTime) {
       msgs.push_back({i % 2 ? api : bot, "membership:" + agg,
                       event_json(tag + ".e" + std::to_string(i), agg, "join"), {}});
     }
-    for (const auto& d : p.send(msgs, 30s)) ASSERT_TRUE(d.error.empty()) << d.error;
+    for (const auto& d : p.send(msgs, 30s)) ASSERT_FALSE(d.error) << d.error.str();
     sent += static_cast<int>(msgs.size());
   };
   struct Answer {  // never leave the broker silent, even when an assertion fails
@@ -974,7 +974,7 @@ TEST_P(RebalanceUnderLoad, WorkersJoiningAndLeavingLoseNothingAndDoNothingTwice)
         ids.insert(id);
       }
       for (const auto& d : p.send(msgs, 30s))
-        if (!d.error.empty()) send_error = d.error;
+        if (d.error) send_error = d.error.str();
       sent += static_cast<long>(msgs.size());
       // Pacing, not synchronisation: about 400 events/s, and no more than 400
       // without an outcome, so a slow build (ThreadSanitizer) meets the same

@@ -506,7 +506,7 @@ void send_range(Producer& p, const RunTopics& topics, const std::vector<BenchEve
     chunk.push_back({topics.input_for(events[i].topic), events[i].key, events[i].value, {}});
     if (chunk.size() == chunk_size || i + 1 == to) {
       for (const auto& d : p.send(chunk, 120s))
-        if (!d.error.empty()) throw std::runtime_error("loading the broker: " + d.error);
+        if (d.error) throw std::runtime_error("loading the broker: " + d.error.str());
       chunk.clear();
     }
   }

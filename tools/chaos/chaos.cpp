@@ -196,7 +196,7 @@ int produce(const std::map<std::string, std::string>& a) {
     // here, in poll() and flush().
     for (const auto& m : batch)
       p.send_async(m, [&failed](const Delivery& d) {
-        if (!d.error.empty()) ++failed;
+        if (d.error) ++failed;
       });
     p.poll(0ms);
     next += 20ms;

@@ -236,9 +236,9 @@ int replay(const Config& cfg, Store& store, Selection& sel, dlq::VersionMode mod
         current = reader->read({AggregateRef{*d.aggregate_type, *d.aggregate_id}}).at(0);
       msg = dlq::replay_message(d, mode, current, topic.value_or(d.src.topic), by);
       const auto ds = producer.send({msg}, std::chrono::milliseconds(30000));
-      if (ds.empty() || !ds[0].error.empty())
+      if (ds.empty() || ds[0].error)
         throw KafkaError("publishing the replay of dead letter " + std::to_string(d.id) + " to " + msg.topic +
-                         " failed: " + (ds.empty() ? std::string("no delivery report") : ds[0].error) +
+                         " failed: " + (ds.empty() ? std::string("no delivery report") : ds[0].error.str()) +
                          " (nothing recorded; run the replay again)");
       delivered = ds[0];
       return true;

@@ -153,7 +153,7 @@ std::optional<OutMessage> message_for(const std::string& line, int lineno, const
 // The delivery report of the message of input line `lineno`.
 void on_delivery(const Delivery& d, int lineno, const std::string& id, const OutMessage& m, const EmitOptions& o,
                  Tally& tally) {
-  if (d.error.empty()) {
+  if (!d.error) {
     ++tally.delivered;
     if (o.wait) {
       const SourceRef src{o.topic, "", d.partition, d.offset, d.timestamp_ms};
@@ -164,7 +164,7 @@ void on_delivery(const Delivery& d, int lineno, const std::string& id, const Out
               << " partition=" << d.partition << " offset=" << d.offset << std::endl;
   } else {
     ++tally.failed;
-    std::cout << "failed line=" << lineno << " event_id=" << id << " error=\"" << d.error << "\"" << std::endl;
+    std::cout << "failed line=" << lineno << " event_id=" << id << " error=\"" << d.error.str() << "\"" << std::endl;
   }
 }
 

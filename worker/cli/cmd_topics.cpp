@@ -1,4 +1,6 @@
 // `lockstep topics check|ensure`: the configured topics on the cluster.
+#include <librdkafka/rdkafkacpp.h>
+
 #include <chrono>
 #include <map>
 #include <thread>
@@ -82,8 +84,8 @@ int cmd_topics(Args& args) {
     const auto errors = admin.create(to_create, timeout);
     for (std::size_t i = 0; i < to_create.size(); ++i) {
       // Another `ensure` may have created it meanwhile: that is success too.
-      if (errors[i].empty() || errors[i].find("already exists") != std::string::npos) created.insert(to_create[i].name);
-      else create_error[to_create[i].name] = errors[i];
+      if (!errors[i] || errors[i].code == RdKafka::ERR_TOPIC_ALREADY_EXISTS) created.insert(to_create[i].name);
+      else create_error[to_create[i].name] = errors[i].str();
     }
     if (!to_create.empty()) {
       // The new topics as the cluster now describes them (metadata may lag a moment).

@@ -26,9 +26,9 @@ bool Committer::commit(bool all, const std::set<TopicPartition>* only, milliseco
   const auto positions = book_.take_positions(all, only);
   if (positions.empty()) return true;
   const auto err = consumer_.commit(positions, /*async=*/false, left_until(until, milliseconds(1)));
-  if (!err.empty()) {
+  if (err) {
     metrics_.infra_error("kafka");
-    spdlog::warn("offset commit failed ({}), will retry: {}", positions.size(), err);
+    spdlog::warn("offset commit failed ({}), will retry: {}", positions.size(), err.str());
     book_.unsend(positions);
     return false;
   }
@@ -99,8 +99,8 @@ void Committer::confirm_after_close(const std::vector<TopicPartition>& mine, Clo
       spdlog::warn("{} partition(s) fell behind their final commit while closing: committing them again",
                    behind.size());
       const auto err = probe.commit(behind, false, left_until(deadline));
-      if (!err.empty() || Clock::now() >= deadline) {
-        if (!err.empty()) spdlog::warn("re-commit after close refused: {}", err);
+      if (err || Clock::now() >= deadline) {
+        if (err) spdlog::warn("re-commit after close refused: {}", err.str());
         return;
       }
     }

@@ -15,11 +15,11 @@ bool same_partitions(const std::vector<TopicPartition>& a, const std::vector<Top
 
 }  // namespace
 
-void ConsumeLoop::on_error(const std::string& what, bool is_fatal) {
+void ConsumeLoop::on_error(const KafkaFailure& err) {
   metrics_.infra_error("kafka");
-  spdlog::warn("kafka: {}", what);
-  if (is_fatal) {
-    fatal_what_ = what;
+  spdlog::warn("kafka: {}", err.str());
+  if (err.fatal) {
+    fatal_what_ = err.str();
     fatal_ = true;
   }
 }

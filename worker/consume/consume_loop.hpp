@@ -31,7 +31,7 @@ class ConsumeLoop {
   // Consumes until `stop` is true or the consumer reports a fatal error.
   void run(const std::atomic<bool>& stop);
   // The consumer's error hook.
-  void on_error(const std::string& what, bool is_fatal);
+  void on_error(const KafkaFailure& err);
   bool fatal() const { return fatal_; }
   const std::string& fatal_what() const { return fatal_what_; }
 

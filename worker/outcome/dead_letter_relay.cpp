@@ -65,7 +65,7 @@ bool DeadLetterRelayLoop::pass(DeadLetterRelay& relay) {
     readiness_.relay_ok = false;
     const auto d = infra_.delay(++failures_, rng_);
     spdlog::error("dead-letter relay: broker did not take {} message(s), retry in {} ms: {}", pass.selected,
-                  d.count(), pass.last_error);
+                  d.count(), pass.last_error.str());
     waker_.wait_for(d);
     return true;
   }

@@ -18,14 +18,14 @@ DeadLetterRelay::Pass DeadLetterRelay::run_once(Store& store, std::size_t limit,
     if (publishing) publishing(false);
     std::vector<Store::PublishResult> out(ds.size());
     for (std::size_t i = 0; i < ds.size(); ++i) {
-      out[i].delivered = ds[i].error.empty();
+      out[i].delivered = !ds[i].error;
       out[i].permanent = ds[i].permanent;
-      out[i].error = ds[i].error;
+      out[i].error = ds[i].error.str();
       if (out[i].delivered) continue;
       if (metrics_) metrics_->infra_error("kafka");
       spdlog::error("dead-letter publish failed for event {} ({}/{}@{}){}: {}", recs[i].event_id, recs[i].src.topic,
                     recs[i].src.partition, recs[i].src.offset, ds[i].permanent ? " (refused, deferred)" : "",
-                    ds[i].error);
+                    ds[i].error.str());
       pass.last_error = ds[i].error;
     }
     return out;

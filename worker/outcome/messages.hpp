@@ -36,7 +36,7 @@ class DeadLetterRelay {
         send_timeout_(send_timeout) {}
   // What the store did with the pass's rows, and the last publish error seen.
   struct Pass : Store::RelayResult {
-    std::string last_error;
+    KafkaFailure last_error;
   };
   // One pass over up to `limit` due rows. Throws TransientStoreError. `abort`
   // cuts the wait for delivery reports short (shutdown); `publishing` is told

@@ -23,7 +23,7 @@ void OutcomePublisher::delivered(WorkPtr w, uint64_t seq, const Delivery& d) {
     std::lock_guard lk(mu_);
     pending_.erase(seq);
   }
-  if (d.error.empty()) {
+  if (!d.error) {
     outcome_ok_ = true;
     completion_.complete(std::move(w));
     return;
@@ -31,7 +31,7 @@ void OutcomePublisher::delivered(WorkPtr w, uint64_t seq, const Delivery& d) {
   outcome_ok_ = false;
   metrics_.infra_error("kafka");
   spdlog::error("{}@{}: outcome of event {} not published, the event goes again: {}",
-                tp_name(w->src.topic, w->src.partition), w->src.offset, idempotency_key(*w), d.error);
+                tp_name(w->src.topic, w->src.partition), w->src.offset, idempotency_key(*w), d.error.str());
   completion_.retry_or_release(std::move(w), milliseconds(1000));
 }
 

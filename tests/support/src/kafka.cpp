@@ -99,7 +99,7 @@ void TestKafka::create_topic(const std::string& name, int partitions) {
   if (!real_) throw std::logic_error("create_topic: `lockstep broker` creates its topics itself");
   Admin admin(bootstrap_, {});
   const auto errs = admin.create({NewTopic{topic(name), partitions, 1, {}}}, std::chrono::seconds(30));
-  if (!errs.at(0).empty()) throw std::runtime_error("creating topic " + topic(name) + ": " + errs[0]);
+  if (errs.at(0)) throw std::runtime_error("creating topic " + topic(name) + ": " + errs[0].str());
   created_.push_back(topic(name));
   // Every broker's metadata must know the topic before a producer or a group
   // member asks for it (a consumer would otherwise be assigned nothing of it).

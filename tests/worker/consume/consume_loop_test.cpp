@@ -2,6 +2,7 @@
 // limit is reached and resumes once the executors drain half of it;
 // messages of partitions that are not ours are dropped.
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafkacpp.h>
 
 #include <thread>
 
@@ -32,7 +33,7 @@ class ConsumeLoopTest : public ::testing::Test {
                       {},
                       0});
     }
-    for (const auto& d : producer.send(msgs, 10s)) ASSERT_EQ(d.error, "");
+    for (const auto& d : producer.send(msgs, 10s)) ASSERT_FALSE(d.error) << d.error.str();
   }
   void TearDown() override {
     stop = true;
@@ -62,7 +63,7 @@ class ConsumeLoopTest : public ::testing::Test {
                      {"session.timeout.ms", test::group_session_timeout_ms()},
                      {"heartbeat.interval.ms", "500"}},
                     Consumer::Hooks{[this](const auto& parts) { book.assign(parts); }, {},
-                                    [this](const std::string& what, bool fatal) { loop->on_error(what, fatal); }}};
+                                    [this](const KafkaFailure& err) { loop->on_error(err); }}};
   std::atomic<bool> stop{false};
   std::thread thread;
 };
@@ -99,7 +100,9 @@ TEST_F(ConsumeLoopTest, AMessageOfAPartitionNotOursIsDropped) {
 
 TEST_F(ConsumeLoopTest, AFatalErrorEndsTheLoop) {
   loop = std::make_unique<ConsumeLoop>(cfg, metrics, consumer, sched, book, readiness, [](milliseconds) {}, nullptr);
-  loop->on_error("broken", true);
+  KafkaFailure broken = kafka_failure(RdKafka::ERR__FATAL, "broken");
+  ASSERT_TRUE(broken.fatal);
+  loop->on_error(broken);
   loop->run(stop);  // returns at once
   EXPECT_TRUE(loop->fatal());
   EXPECT_EQ(loop->fatal_what(), "broken");

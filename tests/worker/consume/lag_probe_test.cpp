@@ -18,7 +18,7 @@ class LagProbeTest : public ::testing::Test {
   void SetUp() override {
     Producer producer(kafka.bootstrap(), {});
     std::vector<OutMessage> msgs(10, OutMessage{kafka.bot(), std::string("k"), "v", {}, 0});
-    for (const auto& d : producer.send(msgs, 10s)) ASSERT_EQ(d.error, "");
+    for (const auto& d : producer.send(msgs, 10s)) ASSERT_FALSE(d.error) << d.error.str();
     book.assign({{kafka.bot(), 0}});
   }
   double lag() { return test::series(metrics, "lockstep_consumer_lag", kafka.bot(), 0); }
@@ -41,7 +41,7 @@ TEST_F(LagProbeTest, LagCountsFromTheLowWatermarkBeforeAnything) {
 
 TEST_F(LagProbeTest, LagCountsFromTheGroupsCommittedOffset) {
   Consumer other(kafka.bootstrap(), cfg.kafka.group_id, {}, {});
-  ASSERT_EQ(other.commit({{kafka.bot(), 0, 7}}, false, 5s), "");
+  ASSERT_FALSE(other.commit({{kafka.bot(), 0, 7}}, false, 5s));
   probe.pass();
   EXPECT_EQ(lag(), 3);
 }

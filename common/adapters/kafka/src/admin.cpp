@@ -13,9 +13,6 @@ using namespace kafka_detail;
 namespace {
 
 // RAII for the C objects of one Admin request.
-struct QueueDel {
-  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
-};
 struct EventDel {
   void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
 };
@@ -34,7 +31,6 @@ struct DeleteTopicDel {
 struct MetadataDel {
   void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
 };
-using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDel>;
 using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDel>;
 using OptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDel>;
 using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDel>;
@@ -78,23 +74,24 @@ MetadataPtr all_metadata(rd_kafka_t* rk, std::chrono::milliseconds timeout) {
 }
 
 // The answer to a CreateTopics or DeleteTopics request (`as_result` and
-// `topics_of` are that API's accessors): per name of `names`, in order, "" or
-// the broker's error for that topic.
+// `topics_of` are that API's accessors): per name of `names`, in order,
+// success or the broker's error for that topic.
 template <typename Result>
-std::vector<std::string> topic_errors(rd_kafka_event_t* ev, const Result* (*as_result)(rd_kafka_event_t*),
+std::vector<KafkaFailure> topic_errors(rd_kafka_event_t* ev, const Result* (*as_result)(rd_kafka_event_t*),
                                       const rd_kafka_topic_result_t** (*topics_of)(const Result*, size_t*),
                                       const std::string& what, const std::vector<std::string>& names) {
   const Result* res = as_result(ev);
   if (!res) throw KafkaError(what + ": unexpected answer");
   size_t n = 0;
   const auto* results = topics_of(res, &n);
-  std::vector<std::string> out(names.size());
+  std::vector<KafkaFailure> out(names.size());
   for (size_t i = 0; i < n; ++i) {
     const std::string name = rd_kafka_topic_result_name(results[i]);
     const auto e = rd_kafka_topic_result_error(results[i]);
     const char* text = rd_kafka_topic_result_error_string(results[i]);
     for (size_t j = 0; j < names.size(); ++j)
-      if (names[j] == name && e != RD_KAFKA_RESP_ERR_NO_ERROR) out[j] = text && *text ? text : rd_kafka_err2str(e);
+      if (names[j] == name && e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        out[j] = kafka_failure(e, text && *text ? text : rd_kafka_err2str(e));
   }
   return out;
 }
@@ -142,7 +139,7 @@ std::vector<TopicDescription> Admin::describe(const std::vector<std::string>& to
   return out;
 }
 
-std::vector<std::string> Admin::create(const std::vector<NewTopic>& topics, std::chrono::milliseconds timeout) {
+std::vector<KafkaFailure> Admin::create(const std::vector<NewTopic>& topics, std::chrono::milliseconds timeout) {
   if (topics.empty()) return {};
   std::vector<std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDel>> owned;
   std::vector<rd_kafka_NewTopic_t*> raw;
@@ -165,7 +162,7 @@ std::vector<std::string> Admin::create(const std::vector<NewTopic>& topics, std:
                       "create topics", names);
 }
 
-std::vector<std::string> Admin::remove(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+std::vector<KafkaFailure> Admin::remove(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
   if (topics.empty()) return {};
   std::vector<std::unique_ptr<rd_kafka_DeleteTopic_t, DeleteTopicDel>> owned;
   std::vector<rd_kafka_DeleteTopic_t*> raw;

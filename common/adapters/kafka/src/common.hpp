@@ -1,4 +1,5 @@
 #pragma once
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
@@ -8,6 +9,22 @@
 #include "lockstep/kafka.hpp"
 
 namespace lockstep::kafka_detail {
+
+// An error object of librdkafka's C++ API, with its own flags.
+inline KafkaFailure kafka_failure(const RdKafka::Error& e) {
+  KafkaFailure f;
+  f.code = e.code();
+  f.retriable = e.is_retriable();
+  f.fatal = e.is_fatal();
+  f.message = e.str();
+  return f;
+}
+using lockstep::kafka_failure;
+
+struct QueueDel {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDel>;
 
 // Builds a global conf; throws KafkaError naming the property on a bad value.
 // Values are never included in the message (they may be secrets).

@@ -38,7 +38,7 @@ class DrCb : public RdKafka::DeliveryReportCb {
     if (!p) return;
     Delivery d;
     if (m.err() != RdKafka::ERR_NO_ERROR) {
-      d.error = m.errstr();
+      d.error = kafka_failure(m.err(), m.errstr());
       d.permanent = permanent_error(m.err());
     }
     d.partition = m.partition();
@@ -168,7 +168,7 @@ void Producer::send_async(const OutMessage& m, std::function<void(const Delivery
     }
     delete hs;
     std::unique_ptr<Pending> owned(p);
-    owned->done(Delivery{RdKafka::err2str(err), permanent_error(err), -1, -1});
+    owned->done(Delivery{kafka_failure(err), permanent_error(err), -1, -1});
     return;
   }
 }
@@ -183,7 +183,7 @@ std::vector<Delivery> Producer::send(const std::vector<OutMessage>& msgs, std::c
   };
   auto st = std::make_shared<State>();
   st->left = msgs.size();
-  st->out.assign(msgs.size(), Delivery{"not delivered: timed out", false, -1, -1});
+  st->out.assign(msgs.size(), Delivery{kafka_failure(RdKafka::ERR__TIMED_OUT, "not delivered: timed out"), false, -1, -1});
   for (std::size_t i = 0; i < msgs.size(); ++i) {
     send_async(msgs[i], [st, i](const Delivery& d) {
       std::lock_guard lk(st->mu);

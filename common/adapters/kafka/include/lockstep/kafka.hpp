@@ -14,6 +14,8 @@
 
 #include "lockstep/header.hpp"
 
+struct rd_kafka_error_s;  // rd_kafka_error_t of <librdkafka/rdkafka.h>
+
 namespace RdKafka {
 class KafkaConsumer;
 class Producer;
@@ -21,10 +23,38 @@ class Producer;
 
 namespace lockstep {
 
+// Thrown where a call cannot go on (bad configuration, no answer in time).
 class KafkaError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// An error returned as a value where a call reports one and the caller goes on
+// (a commit, a delivery, a topic of an admin request, the consumer's error
+// hook). A default-constructed value is success: `if (f)` means "failed".
+struct KafkaFailure {
+  int code = 0;            // librdkafka's error code (RdKafka::ErrorCode, rd_kafka_resp_err_t); 0: success
+  bool retriable = false;  // the same call may succeed later (a broker away, a timeout)
+  bool fatal = false;      // the client cannot go on (a fatal error of the librdkafka handle)
+  std::string message;     // the text logged and shown; empty: librdkafka's text for `code`
+
+  explicit operator bool() const { return code != 0; }
+  // The text: `message`, or librdkafka's description of `code`; "" on success.
+  std::string str() const;
+};
+
+// From a plain librdkafka error code, classified here (librdkafka's codes carry
+// no flags): retriable are the transient local conditions (_TRANSPORT,
+// _TIMED_OUT, _MSG_TIMED_OUT, _ALL_BROKERS_DOWN, _QUEUE_FULL, _PREV_IN_PROGRESS,
+// _WAIT_COORD, ...) and the broker codes Kafka itself calls retriable (leader or
+// coordinator moving or not available, NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT,
+// ...); fatal are _FATAL and the fencing codes (_FENCED, PRODUCER_FENCED,
+// FENCED_INSTANCE_ID, INVALID_PRODUCER_EPOCH). Everything else is neither (the
+// message or the request itself is refused). `message` empty: librdkafka's text.
+KafkaFailure kafka_failure(int code, std::string message = {});
+// From a librdkafka error object, with librdkafka's own flags
+// (rd_kafka_error_is_retriable, rd_kafka_error_is_fatal). nullptr: success.
+KafkaFailure kafka_failure(const rd_kafka_error_s* error);
 
 struct TopicPartition {
   std::string topic;
@@ -55,7 +85,7 @@ struct OutMessage {
 };
 
 struct Delivery {
-  std::string error;       // empty on success
+  KafkaFailure error;      // default (false) on success
   bool permanent = false;  // the broker or client refuses this message itself (e.g. too large): resending cannot help
   int32_t partition = -1;
   int64_t offset = -1;
@@ -109,7 +139,8 @@ class Consumer {
     // `lost`: the group has already given these partitions to another member
     // (this one missed its session timeout): an offset commit cannot succeed.
     std::function<void(const std::vector<TopicPartition>&, bool lost)> on_revoke;
-    std::function<void(const std::string& what, bool fatal)> on_error;
+    // An error of the client or of a fetch; `fatal` set: the consumer cannot go on.
+    std::function<void(const KafkaFailure&)> on_error;
   };
   // Group consumer with auto commit and auto offset store off.
   Consumer(const std::string& brokers, const std::string& group_id, const KafkaProps& props, Hooks hooks);
@@ -120,12 +151,13 @@ class Consumer {
   void subscribe(const std::vector<std::string>& topics);
   // A message, or nullopt on timeout / after an error (reported through on_error).
   std::optional<Message> poll(std::chrono::milliseconds timeout);
-  // Commits the given positions (next offset to read). Returns error text or "".
+  // Commits the given positions (next offset to read). Returns the error, or
+  // success (a default KafkaFailure).
   // Synchronous (async false): waits at most `timeout` for the coordinator's
   // answer. A commit left unanswered stays the only one outstanding: later
   // commits fail at once (without being sent) until its answer arrives, so
   // an older commit can never land after a newer one.
-  std::string commit(const std::vector<TopicPartition>& positions, bool async,
+  KafkaFailure commit(const std::vector<TopicPartition>& positions, bool async,
                      std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
   void pause(const std::vector<TopicPartition>& parts);
   void resume(const std::vector<TopicPartition>& parts);
@@ -221,12 +253,12 @@ class Admin {
 
   // Each of `topics`, in order: whether it exists, its partitions and replication factor.
   std::vector<TopicDescription> describe(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
-  // Creates the topics; per topic, in order, "" on success or the broker's error
-  // (e.g. "Topic 'x' already exists.").
-  std::vector<std::string> create(const std::vector<NewTopic>& topics, std::chrono::milliseconds timeout);
-  // Deletes the topics (with their messages); per topic, in order, "" on
-  // success or the broker's error (e.g. "Broker: Unknown topic or partition").
-  std::vector<std::string> remove(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+  // Creates the topics; per topic, in order, success or the broker's error
+  // (e.g. TOPIC_ALREADY_EXISTS, "Topic 'x' already exists.").
+  std::vector<KafkaFailure> create(const std::vector<NewTopic>& topics, std::chrono::milliseconds timeout);
+  // Deletes the topics (with their messages); per topic, in order, success or
+  // the broker's error (e.g. UNKNOWN_TOPIC_OR_PART, "Broker: Unknown topic or partition").
+  std::vector<KafkaFailure> remove(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
   // How many brokers the cluster's metadata lists.
   int broker_count(std::chrono::milliseconds timeout);
   // Every config of an existing topic (name -> value), as the broker reports it.

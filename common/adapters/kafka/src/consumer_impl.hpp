@@ -1,0 +1,37 @@
+// The group consumer's state, shared by consumer.cpp (the calls),
+// consumer_rebalance.cpp (librdkafka's rebalance and event callbacks) and
+// consumer_commit.cpp (offset commits).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "consumer_support.hpp"
+
+namespace lockstep {
+
+struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
+  Consumer* self = nullptr;
+  Hooks hooks;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer;
+  bool closed = false;
+  std::mutex commit_mu;
+  kafka_detail::QueuePtr unanswered;  // the queue of a synchronous commit still waiting for its answer
+
+  void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override;
+  void event_cb(RdKafka::Event& e) override;
+
+ private:
+  void assign(RdKafka::KafkaConsumer* c, bool cooperative, std::vector<RdKafka::TopicPartition*>& partitions);
+  void revoke(RdKafka::KafkaConsumer* c, bool cooperative, std::vector<RdKafka::TopicPartition*>& partitions);
+  // librdkafka refused an assignment: reported as fatal.
+  void report_assignment_error(const char* what, KafkaFailure err);
+  void report(const KafkaFailure& f) {
+    if (hooks.on_error) hooks.on_error(f);
+  }
+};
+
+}  // namespace lockstep
