@@ -601,7 +601,7 @@ class Broker {
     for (const auto& n : names) topics.push_back({n, o_.partitions, -1, {}});
     const auto errors = admin_->create(topics, kAdminTimeout);
     for (std::size_t i = 0; i < names.size(); ++i) {
-      if (!errors[i].empty()) throw std::runtime_error("creating topic " + names[i] + ": " + errors[i]);
+      if (errors[i]) throw std::runtime_error("creating topic " + names[i] + ": " + errors[i].str());
       created_.push_back(names[i]);
     }
     // Every broker's metadata has them before anything is produced or consumed.
@@ -617,8 +617,8 @@ class Broker {
     try {
       const auto errors = admin_->remove(names, kAdminTimeout);
       for (std::size_t i = 0; i < names.size(); ++i)
-        if (!errors[i].empty())
-          std::cerr << "lockstep-bench: deleting topic " << names[i] << ": " << errors[i] << "\n";
+        if (errors[i])
+          std::cerr << "lockstep-bench: deleting topic " << names[i] << ": " << errors[i].str() << "\n";
     } catch (const std::exception& e) {
       std::cerr << "lockstep-bench: deleting the topics: " << e.what() << "\n";
     }
