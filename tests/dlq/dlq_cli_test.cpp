@@ -12,8 +12,9 @@
 #include <regex>
 #include <set>
 
-#include "../worker/e2e_support.hpp"
 #include "lockstep/config.hpp"
+#include "lockstep/test/end_to_end.hpp"
+#include "lockstep/test/events.hpp"
 
 namespace lockstep::test {
 namespace {
@@ -31,16 +32,15 @@ struct CliRun {
   }
 };
 
-class Cli : public ::testing::Test {
+// The worker and the CLI on the development broker in process (2 partitions a topic).
+class Cli : public EndToEndTest {
  protected:
+  Cli() : EndToEndTest(Options{Broker::in_process, 2, 1, "dlq-"}) {}
   void SetUp() override {
     kafka.create_topic("transitions.outcomes", 2);
-    config = write_worker_config(dir.path, kafka, db.url(), free_port(), "dlq-" + unique_suffix());
-    std::string y = read_file(config);
-    const std::string off = "outcome_topic: \"\"";
-    y.replace(y.find(off), off.size(), "outcome_topic: transitions.outcomes");
-    std::ofstream(config) << y;
-    worker = start_worker(config, dir.path + "/worker.log");
+    cfg.kafka.outcome_topic = kafka.topic("transitions.outcomes");
+    config = write_worker_config(cfg);
+    worker = test::start_worker(config, path("worker.log"));
   }
   void TearDown() override {
     if (worker && worker->running()) {
@@ -76,7 +76,6 @@ class Cli : public ::testing::Test {
     return path;
   }
 
-  long count(const std::string& sql) { return std::stol(db.scalar(sql)); }
   std::string one(const std::string& sql) { return db.scalar(sql); }
 
   // Waits until `n` outcomes are recorded.
@@ -86,18 +85,15 @@ class Cli : public ::testing::Test {
         << read_file(dir.path + "/worker.log");
   }
 
-  TempDir dir;
-  TestKafka kafka{TestKafka::Options{1, 2, std::nullopt}};  // the development broker, in process
-  TestDb db;
   std::string config;
   std::unique_ptr<Process> worker;
   int runs = 0;
 };
 
+// One line of a file for `lockstep emit`.
 std::string ev(const std::string& id, const std::string& agg, const std::string& transition,
                const std::string& extra = "") {
-  return R"({"event_id":")" + id + R"(","aggregate_type":"membership","aggregate_id":")" + agg +
-         R"(","transition":")" + transition + "\"" + extra + "}\n";
+  return event_json(id, agg, transition, extra) + "\n";
 }
 
 bool has_line(const CliRun& r, const std::string& re) {
@@ -142,10 +138,9 @@ TEST_F(Cli, EmitWaitPrintsEachOutcomeAndExitsNonZeroOnADeadLetter) {
   EXPECT_EQ(count("SELECT count(*) FROM dead_letters"), 1) << "nothing dead-lettered twice";
 
   // Without an outcome topic there is nothing to wait for: exit 2 before sending.
-  std::string y = read_file(config);
-  const std::string on = "outcome_topic: transitions.outcomes";
-  y.replace(y.find(on), on.size(), "outcome_topic: \"\"");
-  const auto plain = file("plain.yaml", y);
+  Config without = cfg;
+  without.kafka.outcome_topic = "";
+  const auto plain = write_worker_config(without, "plain.yaml");
   auto refused =
       lockstep({"emit", "--topic", "transitions.api", "--wait", "--config", plain, file("y.jsonl", ev("w9", "g/u9", "join"))});
   EXPECT_EQ(refused.exit, 2) << refused.err;

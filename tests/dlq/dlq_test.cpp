@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "lockstep/test/dead_letters.hpp"
 #include "lockstep/wire.hpp"
 
 namespace lockstep::dlq {
@@ -18,27 +19,14 @@ std::size_t code_points(const std::string& s) {
 }
 
 DeadLetterRecord conflict_letter() {
-  DeadLetterRecord d;
-  d.id = 42;
-  d.event_id = "evt-7";
-  d.reason = "version_conflict";
-  d.detail = "expected version 1, stored version 3";
-  d.aggregate_type = "membership";
-  d.aggregate_id = "guild-1/user-9";
-  d.raw = R"({"event_id":"evt-7","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"suspend","expected_version":1,"expected_state":"active","payload":{"why":"spam"},"actor":"web"})";
-  d.event = Json::parse(d.raw);
-  d.kafka_key = "membership:guild-1/user-9";
-  d.headers = {Header{"traceparent", std::string("00-abc-def-01")}, Header{"empty", std::nullopt}};
+  auto d = test::conflict_dead_letter(test::event("evt-7", "guild-1/user-9", "suspend")
+                                          .expected_version(1)
+                                          .expected_state("active")
+                                          .payload({{"why", "spam"}})
+                                          .actor("web"));
+  d.headers[0].value = "00-abc-def-01";
   d.conflict = Json{{"expected_version", 1}, {"actual_version", 3}, {"expected_state", "active"},
                     {"actual_state", "suspended"}, {"updated_at", "2026-11-23T10:00:00.000Z"}, {"updated_by", "bot"}};
-  d.src.topic = "transitions.api";
-  d.src.partition = 3;
-  d.src.offset = 1234;
-  d.src.timestamp_ms = 1763892000123;
-  d.consumer_group = "lockstep";
-  d.attempts = 1;
-  d.status = "open";
-  d.created_at = "2026-11-23T10:00:01.250Z";
   return d;
 }
 

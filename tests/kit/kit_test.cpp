@@ -6,11 +6,16 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
+#include "lockstep/config_keys.hpp"
 #include "lockstep/kit/args.hpp"
+#include "lockstep/kit/config_file.hpp"
 #include "lockstep/kit/net.hpp"
 #include "lockstep/kit/pg.hpp"
 #include "lockstep/kit/poll.hpp"
@@ -122,6 +127,83 @@ TEST(Args, IntegersInRangeOnly) {
   EXPECT_EQ(parse_integer("0", 1, 100), std::nullopt);
   EXPECT_EQ(parse_integer("4x", 1, 100), std::nullopt);
   EXPECT_EQ(parse_integer("", 1, 100), std::nullopt);
+}
+
+// A tool's usage error that a test can catch (a real one exits 2).
+struct UsageRaised : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+[[noreturn]] void raise_usage(const std::string& message) { throw UsageRaised(message); }
+
+std::string usage_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const UsageRaised& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Args, AnIntegerOptionOutOfRangeNamesTheFlagTheRangeAndTheValue) {
+  EXPECT_EQ(integer_option("--keys", "12", 1, 100, raise_usage), 12);
+  EXPECT_EQ(usage_message([] { integer_option("--keys", "0", 1, 100, raise_usage); }),
+            "--keys: expected an integer in 1..100 (got \"0\")");
+  EXPECT_EQ(usage_message([] { integer_option("--seed", "x", 0, 9, raise_usage); }),
+            "--seed: expected an integer in 0..9 (got \"x\")");
+}
+
+TEST(Args, OptionsComeInFlagValuePairs) {
+  std::vector<std::string> words = {"tool", "--a", "1", "--b", "two"};
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  std::vector<std::pair<std::string, std::string>> seen;
+  for_each_option(static_cast<int>(argv.size()), argv.data(), "usage", raise_usage,
+                  [&](const std::string& f, const std::string& v) { seen.emplace_back(f, v); });
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, std::string>>{{"--a", "1"}, {"--b", "two"}}));
+  argv.pop_back();
+  EXPECT_EQ(usage_message([&] {
+              for_each_option(static_cast<int>(argv.size()), argv.data(), "usage", raise_usage,
+                              [](const std::string&, const std::string&) {});
+            }),
+            "--b: missing value");
+}
+
+// Every key's value as `config show` prints it (secrets masked: the tests
+// compare those fields themselves).
+std::vector<std::string> values(const Config& c) {
+  std::vector<std::string> out;
+  for (const auto& k : config_keys()) out.push_back(std::string(k.name) + "=" + value_text(k, c));
+  return out;
+}
+
+TEST(ConfigFile, TheShippedConfigReadsBackUnchanged) {
+  const Config c = builtin_config();
+  EXPECT_EQ(values(parse_config(config_yaml(c), "<test>")), values(c)) << config_yaml(c);
+}
+
+TEST(ConfigFile, EveryKindOfValueReadsBackUnchanged) {
+  Config c = builtin_config();
+  c.kafka.brokers = "127.0.0.1:1234,127.0.0.1:1235";
+  c.kafka.group_id = "g-1";
+  c.kafka.topics = {{"t.bot.x", "bot"}, {"t.api.x", "api"}};
+  c.kafka.dead_letter_topic = "t.dlq.x";
+  c.kafka.outcome_topic = "t.out.x";
+  c.kafka.properties = {{"session.timeout.ms", "6000"}, {"sasl.password", "pw: with # and \"quotes\""}};
+  c.kafka.new_topics.replication_factor = 1;
+  c.kafka.new_topics.configs = {{"retention.ms", "7200000"}};
+  c.database.url = "postgresql://u:p@127.0.0.1:5432/db?sslmode=disable";
+  c.limits.max_event_bytes = 4096;
+  c.metrics_listen = "[::1]:0";
+  c.naive = true;
+  c.machines["ticket"].transitions["open"] = Transition{{"new"}, "open"};
+  c.machines["ticket"].transitions["note"] = Transition{{"*"}, std::nullopt};
+  const Config back = parse_config(config_yaml(c), "<test>");
+  EXPECT_EQ(values(back), values(c)) << config_yaml(c);
+  EXPECT_EQ(back.kafka.properties, c.kafka.properties);
+  EXPECT_EQ(back.database.url, c.database.url);
+  ASSERT_EQ(back.machines.count("ticket"), 1u);
+  EXPECT_FALSE(back.machines.at("ticket").transitions.at("note").to);
+  EXPECT_EQ(back.machines.at("membership").transitions.at("join").from, std::set<std::string>{"new"});
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "lockstep/kafka.hpp"
 #include "lockstep/sqlite_handle.hpp"
 #include "lockstep/store.hpp"
+#include "lockstep/test/events.hpp"
 #include "lockstep/test/support.hpp"
 #include "lockstep/verify.hpp"
 #include "worker.hpp"
@@ -22,13 +23,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::poll_until;
+using test::event_json;
 using test::TestDb;
-
-std::string ev(const std::string& id, const std::string& agg, const std::string& transition,
-               const std::string& extra = "") {
-  return R"({"event_id":")" + id + R"(","aggregate_type":"membership","aggregate_id":")" + agg +
-         R"(","transition":")" + transition + R"(")" + extra + "}";
-}
 
 // Index of each check in verify()'s result (the order is part of its output).
 enum Check { kOutcomes, kAudit, kDeadRows, kVersions, kChain, kOrder, kMachine, kDeadTopic, kChecks };
@@ -60,13 +56,13 @@ class VerifyTest : public ::testing::Test {
     for (int k = 0; k < 6; ++k) {
       const std::string agg = "v-" + std::to_string(k);
       const std::string t = "e" + std::to_string(k) + "-";
-      add("transitions.bot", agg, ev(t + "1", agg, "join"));
-      add("transitions.bot", agg, ev(t + "2", agg, "verify"));
-      add("transitions.bot", agg, ev(t + "3", agg, "edit", R"(,"payload":{"n":1})"));
-      add("transitions.bot", agg, ev(t + "2", agg, "verify"));                           // duplicate
-      add("transitions.bot", agg, ev(t + "4", agg, "suspend"));                          // invalid: verified
-      add("transitions.bot", agg, ev(t + "5", agg, "activate", R"(,"expected_version":1)"));  // stale
-      add("transitions.bot", agg, ev(t + "6", agg, "activate"));
+      add("transitions.bot", agg, event_json(t + "1", agg, "join"));
+      add("transitions.bot", agg, event_json(t + "2", agg, "verify"));
+      add("transitions.bot", agg, event_json(t + "3", agg, "edit", R"(,"payload":{"n":1})"));
+      add("transitions.bot", agg, event_json(t + "2", agg, "verify"));                           // duplicate
+      add("transitions.bot", agg, event_json(t + "4", agg, "suspend"));                          // invalid: verified
+      add("transitions.bot", agg, event_json(t + "5", agg, "activate", R"(,"expected_version":1)"));  // stale
+      add("transitions.bot", agg, event_json(t + "6", agg, "activate"));
     }
     msgs.push_back({"transitions.api", std::string("membership:v-0"), "{not json", {}});
     msgs.push_back({"transitions.api", std::nullopt, R"({"event_id":"no-key"})", {}});
@@ -185,7 +181,7 @@ TEST_F(VerifyTest, EachKindOfDamageIsCaughtByItsCheck) {
       {"an input event without an outcome", kOutcomes, "DELETE FROM processed_events WHERE event_id = 'e1-6'"},
       {"an event the worker never saw", kOutcomes, "",
        [](std::vector<Message>& in, std::vector<Message>&) {
-         in.push_back({"transitions.bot", 0, 999, -1, std::string("membership:v-9"), ev("lost", "v-9", "join"), {}});
+         in.push_back({"transitions.bot", 0, 999, -1, std::string("membership:v-9"), event_json("lost", "v-9", "join"), {}});
        }},
       {"an applied outcome without its audit row", kAudit,
        "DELETE FROM transition_audit WHERE event_id = 'e2-6'"},

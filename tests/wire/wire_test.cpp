@@ -6,31 +6,13 @@
 
 #include <set>
 
+#include "lockstep/test/dead_letters.hpp"
+
 namespace lockstep::wire {
 namespace {
 
 DeadLetterRecord conflict_letter() {
-  DeadLetterRecord d;
-  d.id = 42;
-  d.event_id = "evt-7";
-  d.reason = "version_conflict";
-  d.detail = "expected version 1, stored version 3";
-  d.aggregate_type = "membership";
-  d.aggregate_id = "m-1";
-  d.raw = R"({"event_id":"evt-7","aggregate_type":"membership","aggregate_id":"m-1","transition":"suspend","expected_version":1})";
-  d.event = Json::parse(d.raw);
-  d.kafka_key = "membership:m-1";
-  d.headers = {Header{"traceparent", std::string("00-abc")}, Header{"empty", std::nullopt}};
-  d.conflict = Json{{"expected_version", 1}, {"actual_version", 3}};
-  d.src.topic = "transitions.api";
-  d.src.partition = 3;
-  d.src.offset = 1234;
-  d.src.timestamp_ms = 1763892000123;
-  d.consumer_group = "lockstep";
-  d.attempts = 1;
-  d.status = "open";
-  d.created_at = "2026-11-23T10:00:01.250Z";
-  return d;
+  return test::conflict_dead_letter(test::event("evt-7", "m-1", "suspend").expected_version(1));
 }
 
 DeadLetterRecord malformed_letter() {

@@ -5,25 +5,22 @@
 #include <signal.h>
 
 #include <fstream>
-#include <iterator>
 
 #include "e2e_support.hpp"
 #include "lockstep/config.hpp"
+#include "lockstep/test/events.hpp"
 
 namespace lockstep::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-long count(const TestDb& db, const std::string& sql) { return std::stol(db.scalar(sql)); }
+class EndToEnd : public EndToEndTest {};
 
-TEST(EndToEnd, SigkillMidStreamThenRestartGivesExactlyOneOutcomeEach) {
-  WorkerSetup setup("e2e-");
-  const auto machines = parse_config(builtin_config_text(), "<built-in>").machines;
-
-  auto plan = plan_race(setup.broker, 150, 7);
+TEST_F(EndToEnd, SigkillMidStreamThenRestartGivesExactlyOneOutcomeEach) {
+  auto plan = plan_race(kafka, 150, 7);
   {
-    Producer p(setup.broker.bootstrap(), {});
+    Producer p(kafka.bootstrap(), {});
     auto ds = p.send(plan.messages, 60s);
     for (const auto& d : ds) ASSERT_FALSE(d.error) << d.error.str();
   }
@@ -33,51 +30,52 @@ TEST(EndToEnd, SigkillMidStreamThenRestartGivesExactlyOneOutcomeEach) {
   long last = 0;
   int kills = 0;
   for (int round = 0; round < 3; ++round) {
-    auto w = start_worker(setup.cfg_path, setup.dir.path + "/worker.log");
+    auto w = start_worker();
     const long target = last + 150;
-    ASSERT_TRUE(poll_until(90s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= target || !w->running(); }))
-        << "no progress in round " << round << "; log:\n" << read_file(setup.dir.path + "/worker.log");
-    ASSERT_TRUE(w->running()) << read_file(setup.dir.path + "/worker.log");
+    ASSERT_TRUE(poll_until(90s, [&] { return count("SELECT count(*) FROM processed_events") >= target || !w->running(); }))
+        << "no progress in round " << round << "; log:\n" << read_file(path("worker.log"));
+    ASSERT_TRUE(w->running()) << read_file(path("worker.log"));
     w->signal(SIGKILL);
     ASSERT_EQ(w->wait(10s), 128 + SIGKILL);
     ++kills;
-    last = count(setup.db, "SELECT count(*) FROM processed_events");
+    last = count("SELECT count(*) FROM processed_events");
     ASSERT_LT(last, expected) << "the worker finished before it was killed: the test needs a longer stream";
   }
 
-  auto w = start_worker(setup.cfg_path, setup.dir.path + "/worker.log");
-  ASSERT_TRUE(poll_until(120s, [&] { return count(setup.db, "SELECT count(*) FROM processed_events") >= expected; }))
-      << count(setup.db, "SELECT count(*) FROM processed_events") << " of " << expected << " outcomes; log:\n"
-      << read_file(setup.dir.path + "/worker.log");
+  auto w = start_worker();
+  ASSERT_TRUE(poll_until(120s, [&] { return count("SELECT count(*) FROM processed_events") >= expected; }))
+      << count("SELECT count(*) FROM processed_events") << " of " << expected << " outcomes; log:\n"
+      << read_file(path("worker.log"));
   EXPECT_EQ(kills, 3);
-  EXPECT_EQ(count(setup.db, "SELECT count(*) FROM processed_events"), expected) << "exactly one outcome per event";
-  EXPECT_EQ(count(setup.db, "SELECT count(*) FROM dead_letters WHERE reason = 'malformed'"), 5);
-  auto violations = invariant_violations(setup.db, machines);
+  EXPECT_EQ(count("SELECT count(*) FROM processed_events"), expected) << "exactly one outcome per event";
+  EXPECT_EQ(count("SELECT count(*) FROM dead_letters WHERE reason = 'malformed'"), 5);
+  auto violations = invariant_violations(db, cfg.machines);
   EXPECT_TRUE(violations.empty()) << ::testing::PrintToString(violations);
 
   // Health endpoints of the surviving worker.
-  ASSERT_TRUE(poll_until(30s, [&] { return http_get(setup.port, "/readyz").first == 200; }));
-  EXPECT_EQ(http_get(setup.port, "/healthz").first, 200);
-  auto metrics = http_get(setup.port, "/metrics");
+  ASSERT_TRUE(poll_until(30s, [&] { return http_get(port, "/readyz").first == 200; }));
+  EXPECT_EQ(http_get(port, "/healthz").first, 200);
+  auto metrics = http_get(port, "/metrics");
   EXPECT_EQ(metrics.first, 200);
   EXPECT_NE(metrics.second.find("lockstep_events_consumed_total"), std::string::npos);
 
   // Every dead letter was published (outbox drained) even across the kills.
-  ASSERT_TRUE(poll_until(30s, [&] { return count(setup.db, "SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0; }));
+  ASSERT_TRUE(poll_until(30s, [&] { return count("SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0; }));
 
   // SIGTERM: clean exit 0 within shutdown.timeout_ms (5 s) plus process teardown.
   w->signal(SIGTERM);
-  EXPECT_EQ(w->wait(8s), 0) << read_file(setup.dir.path + "/worker.log");
+  EXPECT_EQ(w->wait(8s), 0) << read_file(path("worker.log"));
 }
 
-TEST(EndToEnd, BadConfigExitsTwoNamingTheKey) {
+// A value no Config can hold, so this one file is the shipped text with one
+// value made wrong.
+TEST_F(EndToEnd, BadConfigExitsTwoNamingTheKey) {
   if (on_real_broker()) GTEST_SKIP() << "touches no Kafka";
-  TempDir dir;
-  const auto path = dir.path + "/bad.yaml";
+  const auto bad = path("bad.yaml");
   std::string y = builtin_config_text();
   y.replace(y.find("max_attempts: 5"), 15, "max_attempts: lots");
-  std::ofstream(path) << y;
-  Process p({bin_dir() + "/lockstep", "run", "--config", path}, {}, dir.path + "/err.log");
+  std::ofstream(bad) << y;
+  Process p({bin_dir() + "/lockstep", "run", "--config", bad}, {}, dir.path + "/err.log");
   EXPECT_EQ(p.wait(30s), 2);
   EXPECT_NE(read_file(dir.path + "/err.log").find("retry.max_attempts"), std::string::npos);
 
@@ -100,69 +98,50 @@ TEST(EndToEnd, BadConfigExitsTwoNamingTheKey) {
 // on with the topics that exist. Here the dead-letter topic: the development
 // broker creates a missing input topic as soon as a consumer subscribes to it,
 // so the input case is tested on a real Kafka (topics_cli_test).
-TEST(EndToEnd, AMissingTopicIsNamedAtStartUp) {
-  WorkerSetup setup("missing-topic-");
-  {
-    std::ifstream in(setup.cfg_path);
-    std::string y((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string dlq = "dead_letter_topic: " + setup.broker.dlq();
-    ASSERT_NE(y.find(dlq), std::string::npos);
-    y.replace(y.find(dlq), dlq.size(), "dead_letter_topic: transitions.nowhere");
-    std::ofstream(setup.cfg_path) << y;
-  }
-  const std::string log = setup.dir.path + "/worker.log";
-  auto w = start_worker(setup.cfg_path, log);
+TEST_F(EndToEnd, AMissingTopicIsNamedAtStartUp) {
+  cfg.kafka.dead_letter_topic = "transitions.nowhere";
+  const std::string log = path("worker.log");
+  auto w = start_worker();
   const auto said = [&](const std::string& text) { return read_file(log).find(text) != std::string::npos; };
   EXPECT_TRUE(poll_until(30s, [&] {
     return said("the dead-letter topic transitions.nowhere does not exist on the cluster: dead letters are kept in "
                 "the table but not published until it is created (`lockstep topics ensure` creates every "
                 "configured topic");
   })) << read_file(log);
-  EXPECT_FALSE(said("topic " + setup.broker.bot() + " does not exist")) << read_file(log);
+  EXPECT_FALSE(said("topic " + kafka.bot() + " does not exist")) << read_file(log);
 
   // The topics that exist are consumed meanwhile.
   {
-    Producer p(setup.broker.bootstrap(), {});
-    OutMessage m{setup.broker.bot(), std::string("membership:m1"),
-                 R"({"event_id":"m-1","aggregate_type":"membership","aggregate_id":"m1","transition":"join"})", {}};
+    Producer p(kafka.bootstrap(), {});
+    OutMessage m{kafka.bot(), std::string("membership:m1"), event_json("m-1", "m1", "join"), {}};
     for (const auto& d : p.send({m}, 10s)) ASSERT_FALSE(d.error) << d.error.str();
   }
   EXPECT_TRUE(poll_until(30s, [&] {
-    return count(setup.db, "SELECT count(*) FROM processed_events WHERE event_id = 'm-1'") == 1;
+    return count("SELECT count(*) FROM processed_events WHERE event_id = 'm-1'") == 1;
   })) << read_file(log);
   w->signal(SIGTERM);
   EXPECT_EQ(w->wait(20s), 0) << read_file(log);
 }
 
-TEST(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
-  TempDir dir;
-  const auto broker = broker_for_e2e(dir.path + "/broker.log");
-  TestDb db;
+TEST_F(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
+  const auto& broker = kafka;
   const std::string db_password = "pw-7Hq2-db-secret";
   const std::string kafka_password = "pw-9Zx4-kafka-secret";
   std::string url = db.url();  // postgresql://user@host:port/db; the test server trusts any password
   url.insert(url.find('@'), ":" + db_password);
-  const int port = free_port();
   // The file has the SASL password (a librdkafka property) and a database URL
   // without one; the environment overrides the URL with the password in it.
-  auto cfg_path = write_worker_config(dir.path, broker, db.url(), port, "secrets-" + unique_suffix());
-  {
-    std::ifstream in(cfg_path);
-    std::string y((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string props = "properties:\n";
-    y.insert(y.find(props) + props.size(), "    sasl.username: \"lockstep\"\n    sasl.password: \"" + kafka_password + "\"\n");
-    std::ofstream(cfg_path) << y;
-  }
-  Process w({bin_dir() + "/lockstep", "run", "--config", cfg_path},
+  cfg.kafka.properties["sasl.username"] = "lockstep";
+  cfg.kafka.properties["sasl.password"] = kafka_password;
+  Process w({bin_dir() + "/lockstep", "run", "--config", write_worker_config(cfg)},
             {{"LOCKSTEP_LOG_LEVEL", "debug"}, {"LOCKSTEP_DATABASE_URL", url}, {"LOCKSTEP_KAFKA_BROKERS", ""},
              {"LOCKSTEP_KAFKA_GROUP_ID", ""}, {"LOCKSTEP_METRICS_LISTEN", ""}},
             dir.path + "/worker.log");
 
   const std::vector<std::string> payload_values = {"pv-applied-1f3", "pv-edit-8c2", "pv-invalid-4d9", "pv-stale-6b1",
                                                    "pv-malformed-2e7"};
-  auto ev = [](const std::string& id, const std::string& tr, const std::string& value, const std::string& extra = "") {
-    return R"({"event_id":")" + id + R"(","aggregate_type":"membership","aggregate_id":"s1","transition":")" + tr +
-           R"(","payload":{"note":")" + value + R"("})" + extra + "}";
+  auto ev = [](const std::string& id, const std::string& tr, const std::string& value) {
+    return event(id, "s1", tr).payload({{"note", value}});
   };
   auto truncated = [](const std::string& json) { return json.substr(0, json.size() - 2); };  // keeps the value
   {
@@ -171,19 +150,19 @@ TEST(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
     for (const auto& m : std::vector<OutMessage>{
              {broker.bot(), key, ev("s-1", "join", payload_values[0]), {}},
              {broker.bot(), key, ev("s-2", "edit", payload_values[1]), {}},
-             {broker.bot(), key, ev("s-3", "reinstate", payload_values[2]), {}},           // invalid
-             {broker.bot(), key, ev("s-4", "edit", payload_values[3], R"(,"expected_version":0)"), {}},  // stale
-             {broker.bot(), key, truncated(ev("s-5", "edit", payload_values[4])), {}},  // malformed
+             {broker.bot(), key, ev("s-3", "reinstate", payload_values[2]), {}},                       // invalid
+             {broker.bot(), key, ev("s-4", "edit", payload_values[3]).expected_version(0), {}},  // stale
+             {broker.bot(), key, truncated(ev("s-5", "edit", payload_values[4])), {}},           // malformed
          }) {
       const auto d = p.send({m}, 30s);
       ASSERT_FALSE(d[0].error) << d[0].error.str();
     }
   }
   ASSERT_TRUE(poll_until(60s, [&] {
-    return count(db, "SELECT count(*) FROM processed_events") == 5 &&
-           count(db, "SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0;
+    return count("SELECT count(*) FROM processed_events") == 5 &&
+           count("SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0;
   })) << read_file(dir.path + "/worker.log");
-  EXPECT_EQ(count(db, "SELECT count(*) FROM dead_letters"), 3);
+  EXPECT_EQ(count("SELECT count(*) FROM dead_letters"), 3);
   const auto metrics = http_get(port, "/metrics");
   ASSERT_EQ(metrics.first, 200);
   const auto dead = read_topics(broker.bootstrap(), {}, {broker.dlq()}, 30s);
@@ -207,13 +186,12 @@ TEST(EndToEnd, PasswordsAndPayloadsNeverReachLogsMetricsOrDeadLetters) {
   }
 }
 
-TEST(EndToEnd, EmitReportsEachDeliveryAndRejectsBadLines) {
-  TempDir dir;
-  const auto broker = broker_for_e2e(dir.path + "/broker.log", 2);
+TEST_F(EndToEnd, EmitReportsEachDeliveryAndRejectsBadLines) {
+  const auto& broker = kafka;
   const auto in = dir.path + "/events.jsonl";
-  std::ofstream(in) << R"({"event_id":"e1","aggregate_type":"membership","aggregate_id":"u1","transition":"join"})" << "\n"
+  std::ofstream(in) << event_json("e1", "u1", "join") << "\n"
                     << "\n"
-                    << R"({"event_id":"e2","aggregate_type":"membership","aggregate_id":"u2","transition":"join"})" << "\n"
+                    << event_json("e2", "u2", "join") << "\n"
                     << R"({"event_id":"e3","aggregate_type":"membership"})" << "\n";
   Process e({bin_dir() + "/lockstep", "emit", "--topic", broker.bot(), in},
             {{"LOCKSTEP_KAFKA_BROKERS", broker.bootstrap()}}, dir.path + "/emit.log");

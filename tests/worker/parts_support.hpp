@@ -1,7 +1,11 @@
 // Shared set-up of the worker parts' tests: events as the consume loop makes
-// them, a worker configuration on a test broker, and one metric series.
+// them, a worker configuration on a test broker, one metric series, and the
+// fixture of the parts that talk to Kafka.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <sstream>
@@ -9,8 +13,13 @@
 
 #include "lockstep/config.hpp"
 #include "lockstep/metrics.hpp"
+#include "schedule/scheduler.hpp"
+#include "lockstep/test/events.hpp"
+#include "lockstep/test/kafka.hpp"
 #include "lockstep/test/support.hpp"
 #include "schedule/work.hpp"
+#include "commit/offset_book.hpp"
+#include "runtime/readiness.hpp"
 
 namespace lockstep::test {
 
@@ -22,10 +31,11 @@ inline WorkPtr work_at(const std::string& topic, int32_t p, int64_t offset, uint
   w->src.source = "bot";
   w->src.partition = p;
   w->src.offset = offset;
-  w->kafka_key = "membership:" + (agg.empty() ? std::to_string(offset) : agg);
-  w->value = R"({"event_id":"e-)" + topic + "-" + std::to_string(p) + "-" + std::to_string(offset) +
-             R"(","aggregate_type":"membership","aggregate_id":")" + (agg.empty() ? std::to_string(offset) : agg) +
-             R"(","transition":"join","actor":"t"})";
+  const auto e = event("e-" + topic + "-" + std::to_string(p) + "-" + std::to_string(offset),
+                       agg.empty() ? std::to_string(offset) : agg, "join")
+                     .actor("t");
+  w->kafka_key = e.key();
+  w->value = e.json();
   w->parsed = parse_event(w->value, w->kafka_key);
   w->lane_key = lane_key_for(w->parsed, w->src);
   w->consumed_at = std::chrono::steady_clock::now();
@@ -45,6 +55,20 @@ inline Config parts_config(const std::string& bootstrap, const std::string& bot,
   cfg.shutdown_timeout_ms = 5000;
   return cfg;
 }
+
+// What a part on the development broker (or the real node) starts from: the
+// shipped configuration on it, metrics, a scheduler, an offset book, readiness
+// and a stop flag. A test adds the part and what it talks to.
+class PartsTest : public ::testing::Test {
+ protected:
+  TestKafka kafka;
+  Config cfg = parts_config(kafka.bootstrap(), kafka.bot(), kafka.dlq());
+  Metrics metrics;
+  KeyScheduler sched;
+  runtime::OffsetBook book;
+  runtime::Readiness readiness;
+  std::atomic<bool> stop{false};
+};
 
 // The value of `family{...}` whose labels include topic and partition (and
 // `extra`, e.g. reason="backpressure"), or -1 when there is none.

@@ -4,10 +4,10 @@
 // every event has exactly one outcome, audit versions are contiguous per
 // aggregate (version == number of audit rows), every dead letter is published.
 // Then a second worker process joins on the same file and SIGTERM stops both.
+// Not on the end-to-end fixture (EndToEndTest): its database is a SQLite file
+// that `lockstep migrate up` creates, not a scratch PostgreSQL database.
 #include <gtest/gtest.h>
 #include <signal.h>
-
-#include <fstream>
 
 #include "e2e_support.hpp"
 #include "lockstep/config.hpp"
@@ -21,34 +21,40 @@ using namespace std::chrono_literals;
 
 long count(const TestStoreDb& db, const std::string& sql) { return std::stol(db.scalar(sql)); }
 
+// `lockstep migrate up`, then `lockstep migrate status` says every version is applied.
+void migrate_with_the_binary(const std::string& cfg_path, const std::string& dir) {
+  const std::map<std::string, std::string> no_overrides = {{"LOCKSTEP_DATABASE_URL", ""}, {"LOCKSTEP_KAFKA_BROKERS", ""}};
+  Process m({bin_dir() + "/lockstep", "migrate", "up", "--config", cfg_path}, no_overrides, dir + "/migrate.log");
+  ASSERT_EQ(m.wait(60s), 0) << read_file(dir + "/migrate.log");
+  Process st({bin_dir() + "/lockstep", "migrate", "status", "--config", cfg_path}, no_overrides, dir + "/status.log");
+  std::vector<std::string> lines;
+  while (auto l = st.read_line(30s)) lines.push_back(*l);
+  ASSERT_EQ(st.wait(30s), 0) << read_file(dir + "/status.log");
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(latest_schema_version()));
+  for (const auto& l : lines) EXPECT_NE(l.find(" applied"), std::string::npos) << l;
+}
+
+void send(const TestKafka& broker, const Planned& plan) {
+  Producer p(broker.bootstrap(), {});
+  for (const auto& d : p.send(plan.messages, 60s)) ASSERT_FALSE(d.error) << d.error.str();
+}
+
 TEST(SqliteEndToEnd, RacingEventsGetExactlyOneOutcomeEachOnAnSqliteFile) {
   TempDir dir;
-  const auto broker = broker_for_e2e(dir.path + "/broker.log");
+  const TestKafka broker(TestKafka::Options{1, 4, dir.path + "/broker.log"});
   TestStoreDb db(Backend::sqlite, /*migrate=*/false);  // `lockstep migrate up` does it
   const int port = free_port();
-  const auto cfg_path = write_worker_config(dir.path, broker, db.url(), port, "sqlite-e2e-" + unique_suffix());
-  const auto machines = parse_config(builtin_config_text(), "<built-in>").machines;
-  const std::map<std::string, std::string> no_overrides = {{"LOCKSTEP_DATABASE_URL", ""}, {"LOCKSTEP_KAFKA_BROKERS", ""}};
+  Config cfg = worker_config(broker, db.url(), port, "sqlite-e2e-" + unique_suffix());
+  const auto cfg_path = write_config(cfg, dir.path + "/lockstep.yaml");
+  const auto& machines = cfg.machines;
 
-  {
-    Process m({bin_dir() + "/lockstep", "migrate", "up", "--config", cfg_path}, no_overrides, dir.path + "/migrate.log");
-    ASSERT_EQ(m.wait(60s), 0) << read_file(dir.path + "/migrate.log");
-    Process st({bin_dir() + "/lockstep", "migrate", "status", "--config", cfg_path}, no_overrides,
-               dir.path + "/status.log");
-    std::vector<std::string> lines;
-    while (auto l = st.read_line(30s)) lines.push_back(*l);
-    ASSERT_EQ(st.wait(30s), 0) << read_file(dir.path + "/status.log");
-    ASSERT_EQ(lines.size(), static_cast<std::size_t>(latest_schema_version()));
-    for (const auto& l : lines) EXPECT_NE(l.find(" applied"), std::string::npos) << l;
-  }
+  migrate_with_the_binary(cfg_path, dir.path);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
   EXPECT_EQ(db.scalar("PRAGMA journal_mode"), "wal");
 
   auto plan = plan_race(broker, 60, 11);
-  {
-    Producer p(broker.bootstrap(), {});
-    auto ds = p.send(plan.messages, 60s);
-    for (const auto& d : ds) ASSERT_FALSE(d.error) << d.error.str();
-  }
+  send(broker, plan);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
   const long expected = static_cast<long>(plan.event_ids.size()) + 5;  // + the malformed ones
 
   auto w = start_worker(cfg_path, dir.path + "/worker.log");
@@ -71,21 +77,12 @@ TEST(SqliteEndToEnd, RacingEventsGetExactlyOneOutcomeEachOnAnSqliteFile) {
   // A second worker process on the same file joins the group; more racing events.
   const int port2 = free_port();
   TempDir dir2;
-  const auto cfg2 = dir2.path + "/lockstep.yaml";
-  {
-    std::string y = read_file(cfg_path);  // same group, database and broker; another metrics port
-    const std::string listen = "listen: 127.0.0.1:" + std::to_string(port);
-    ASSERT_NE(y.find(listen), std::string::npos);
-    y.replace(y.find(listen), listen.size(), "listen: 127.0.0.1:" + std::to_string(port2));
-    std::ofstream(cfg2) << y;
-  }
+  cfg.metrics_listen = "127.0.0.1:" + std::to_string(port2);  // same group, database and broker
+  const auto cfg2 = write_config(cfg, dir2.path + "/lockstep.yaml");
   auto w2 = start_worker(cfg2, dir2.path + "/worker.log");
   auto plan2 = plan_race(broker, 60, 12);
-  {
-    Producer p(broker.bootstrap(), {});
-    auto ds = p.send(plan2.messages, 60s);
-    for (const auto& d : ds) ASSERT_FALSE(d.error) << d.error.str();
-  }
+  send(broker, plan2);
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
   const long expected2 = expected + static_cast<long>(plan2.event_ids.size()) + 5;
   ASSERT_TRUE(poll_until(120s, [&] { return count(db, "SELECT count(*) FROM processed_events") >= expected2; }))
       << count(db, "SELECT count(*) FROM processed_events") << " of " << expected2 << " outcomes; logs:\n"

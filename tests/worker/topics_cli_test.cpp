@@ -5,13 +5,12 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <vector>
 
 #include "lockstep/kafka.hpp"
+#include "lockstep/test/events.hpp"
 #include "lockstep/test/support.hpp"
 
 namespace lockstep {
@@ -21,12 +20,7 @@ using namespace std::chrono_literals;
 using test::bin_dir;
 using test::Process;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::read_file;
 
 struct CliRun {
   int exit = -1;
@@ -44,19 +38,14 @@ class TopicsCliTest : public ::testing::Test {
     std::filesystem::create_directories(dir);
     config = (dir / "lockstep.yaml").string();
     // The shipped configuration with this test's own topics.
-    std::string y = slurp(test::source_dir() + "/config/lockstep.yaml");
-    const auto set = [&](const std::string& from, const std::string& to) {
-      const auto at = y.find(from);
-      ASSERT_NE(at, std::string::npos) << "the shipped config has no '" << from << "'";
-      y.replace(at, from.size(), to);
-    };
-    set("    transitions.bot: bot\n    transitions.api: api\n", "    " + p + "bot: bot\n    " + p + "api: api\n");
-    set("dead_letter_topic: transitions.dlq", "dead_letter_topic: " + p + "dlq");
-    set("outcome_topic: \"\"", "outcome_topic: " + p + "out");
-    set("    partitions: 8\n", "    partitions: 4\n");
-    set("    replication_factor: -1\n", "    replication_factor: 1\n");
-    set("    configs: {}\n", "    configs: { retention.ms: 7200000 }\n");
-    std::ofstream(config) << y;
+    Config c = test::builtin_config();
+    c.kafka.topics = {{p + "bot", "bot"}, {p + "api", "api"}};
+    c.kafka.dead_letter_topic = p + "dlq";
+    c.kafka.outcome_topic = p + "out";
+    c.kafka.new_topics.partitions = 4;
+    c.kafka.new_topics.replication_factor = 1;
+    c.kafka.new_topics.configs = {{"retention.ms", "7200000"}};
+    test::write_config(c, config);
   }
   void TearDown() override {
     if (!dir.empty()) std::filesystem::remove_all(dir);
@@ -69,7 +58,7 @@ class TopicsCliTest : public ::testing::Test {
     CliRun r;
     while (auto line = proc.read_line(90s)) r.out += *line + "\n";
     r.exit = proc.wait(30s).value_or(-1);
-    r.err = slurp(err_path);
+    r.err = read_file(err_path);
     return r;
   }
 
@@ -146,7 +135,7 @@ TEST_F(TopicsCliTest, TheWorkerNamesAMissingInputTopicAndSaysWhenItAppears) {
   test::TestDb db;
   const std::string log = (dir / "worker.log").string();
   const auto worker = start_worker(db, "topics-", log);
-  const auto said = [&](const std::string& text) { return slurp(log).find(text) != std::string::npos; };
+  const auto said = [&](const std::string& text) { return read_file(log).find(text) != std::string::npos; };
   EXPECT_TRUE(test::poll_until(30s, [&] {
     return said("the input topic " + p + "bot does not exist on the cluster: nothing is consumed from it") &&
            said("the outcome topic " + p + "out does not exist on the cluster");
@@ -156,7 +145,7 @@ TEST_F(TopicsCliTest, TheWorkerNamesAMissingInputTopicAndSaysWhenItAppears) {
   EXPECT_TRUE(test::poll_until(45s, [&] { return said("the input topic " + p + "bot exists now"); }));
   worker->signal(SIGTERM);
   EXPECT_EQ(worker->wait(30s), 0);
-  if (HasFailure()) ADD_FAILURE() << "worker log:\n" << slurp(log);
+  if (HasFailure()) ADD_FAILURE() << "worker log:\n" << read_file(log);
 }
 
 // The dead-letter topic allows smaller messages than the producer
@@ -173,10 +162,7 @@ TEST_F(TopicsCliTest, ADeadLetterFitsTheDeadLetterTopicsOwnSizeLimit) {
   const auto worker = start_worker(db, "size-", log);
   // Not a legal first transition: dead-lettered with the whole event in the message.
   const std::string id = "big-" + test::unique_suffix();
-  const std::string event = R"({"event_id":")" + id +
-                            R"(","aggregate_type":"membership","aggregate_id":"m1","transition":"activate",)"
-                            R"("payload":{"blob":")" +
-                            std::string(150000, 'x') + R"("}})";
+  const std::string event = test::event(id, "m1", "activate").payload({{"blob", std::string(150000, 'x')}});
   {
     Producer producer(brokers, {});
     for (const auto& d : producer.send({{p + "bot", std::string("membership:m1"), event, {}}}, 30s))
@@ -186,14 +172,14 @@ TEST_F(TopicsCliTest, ADeadLetterFitsTheDeadLetterTopicsOwnSizeLimit) {
     return db.scalar("SELECT count(*) FROM dead_letters WHERE event_id = '" + id + "' AND published_at IS NOT NULL") ==
            "1";
   })) << "the dead letter was not published; worker log:\n"
-      << slurp(log);
+      << read_file(log);
   const auto msgs = read_topics(brokers, {}, {p + "dlq"}, 30s);
   ASSERT_EQ(msgs.size(), 1u);
   EXPECT_LE(msgs[0].value.size(), 100000u);
   EXPECT_NE(msgs[0].value.find(R"("trimmed":true)"), std::string::npos) << msgs[0].value.substr(0, 500);
   EXPECT_NE(msgs[0].value.find(R"("event_id":")" + id + "\""), std::string::npos);
   worker->signal(SIGTERM);
-  EXPECT_EQ(worker->wait(30s), 0) << slurp(log);
+  EXPECT_EQ(worker->wait(30s), 0) << read_file(log);
 }
 
 TEST_F(TopicsCliTest, AnUnreachableClusterIsAClearErrorNotAHang) {
@@ -205,7 +191,7 @@ TEST_F(TopicsCliTest, AnUnreachableClusterIsAClearErrorNotAHang) {
                {{"LOCKSTEP_KAFKA_BROKERS", ""}, {"LOCKSTEP_LOG_LEVEL", "error"}}, err_path);
   EXPECT_EQ(proc.wait(30s), 1);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);
-  const std::string err = slurp(err_path);
+  const std::string err = read_file(err_path);
   EXPECT_NE(err.find("lockstep topics: metadata:"), std::string::npos) << err;
 }
 

@@ -15,6 +15,8 @@
 
 #include "apply/engine.hpp"
 #include "lockstep/kafka.hpp"
+#include "lockstep/test/end_to_end.hpp"
+#include "lockstep/test/events.hpp"
 #include "lockstep/test/kafka.hpp"
 #include "lockstep/test/support.hpp"
 #include "worker.hpp"
@@ -24,7 +26,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::poll_until;
-using test::TestDb;
 
 // PREFIX then N, built by appending: a short literal + std::to_string(n) trips
 // GCC 12's false -Wrestrict at -O3 (GCC bug 105329), and Release builds with -Werror.
@@ -42,26 +43,22 @@ struct Emitted {
   std::optional<std::string> payload_key;  // edits add one key each
 };
 
+// The tests' events (actor "t"), `extra` members appended as they are.
 std::string event_json(const std::string& id, const std::string& agg, const std::string& transition,
                        const std::string& extra = "") {
-  return R"({"event_id":")" + id + R"(","aggregate_type":"membership","aggregate_id":")" + agg +
-         R"(","transition":")" + transition + R"(","actor":"t")" + extra + "}";
+  return test::event(id, agg, transition).actor("t").raw(extra);
 }
 
-class WorkerTest : public ::testing::Test {
+// The worker in process on the fixture's development broker (in process too)
+// or the real node, and its database.
+class WorkerTest : public test::EndToEndTest {
  protected:
-  explicit WorkerTest(int brokers = 1) : kafka(test::TestKafka::Options{brokers, 4, std::nullopt}) {}
+  explicit WorkerTest(int brokers = 1) : EndToEndTest(Options{Broker::in_process, 4, brokers, "wt-"}) {}
   void SetUp() override {
     // spdlog's registry is built on first use; build it here, before any worker
     // thread, so two workers' first log lines do not race to construct it.
     spdlog::default_logger();
-    cfg = parse_config(builtin_config_text(), "<built-in>");
-    cfg.kafka.brokers = kafka.bootstrap();
-    cfg.kafka.topics = {{bot, "bot"}, {api, "api"}};
-    cfg.kafka.dead_letter_topic = dlq;
-    cfg.kafka.group_id = "wt-" + test::unique_suffix();
-    cfg.kafka.properties = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
-    cfg.database.url = db.url();
+    // Fewer connections, quicker retries and smaller batches than a worker process gets.
     cfg.database.pool_size = 2;
     cfg.retry.base_delay_ms = 1;
     cfg.retry.max_delay_ms = 20;
@@ -97,8 +94,6 @@ class WorkerTest : public ::testing::Test {
     auto d = p.send({m}, 10s);
     ASSERT_FALSE(d[0].error) << d[0].error.str();
   }
-
-  long count(const std::string& sql) { return std::stol(db.scalar(sql)); }
 
   // After the worker stopped: how many input events a new member of the group
   // reads before a marker sent now (auto.offset.reset=earliest, so every event
@@ -146,10 +141,7 @@ class WorkerTest : public ::testing::Test {
   // it skips there.
   MockCluster* mock() { return kafka.mock(); }
 
-  test::TestKafka kafka;
   const std::string bot = kafka.bot(), api = kafka.api(), dlq = kafka.dlq();
-  TestDb db;
-  Config cfg;
   std::shared_ptr<Metrics> metrics = std::make_shared<Metrics>();
   std::unique_ptr<Worker> worker;
   std::atomic<bool> stop{false};
@@ -315,13 +307,13 @@ TEST_F(WorkerTest, BadInputIsDeadLetteredAndWorkerKeepsGoing) {
   Producer p(cfg.kafka.brokers, {});
   const std::string big(5000, 'x');
   send(p, bot, "not json at all", std::string("membership:a"), {{"h1", std::string("v1")}});
-  send(p, bot, R"({"event_id":"bad-type","aggregate_type":"membership","aggregate_id":"a","transition":"join","expected_version":"1"})", std::string("membership:a"));
+  send(p, bot, test::event("bad-type", "a", "join").member("expected_version", R"("1")"), std::string("membership:a"));
   send(p, bot, event_json("bad-key", "a", "join"), std::string("membership:b"));
   send(p, bot, event_json("no-key", "a", "join"), std::nullopt);
-  send(p, bot, R"({"event_id":"big","aggregate_type":"membership","aggregate_id":"a","transition":"join","payload":{"x":")" + big + "\"}}", std::string("membership:a"));
+  send(p, bot, test::event("big", "a", "join").payload({{"x", big}}), std::string("membership:a"));
   send(p, bot, std::string("\xc3\x28\x00\xff", 4), std::nullopt);
   send(p, api, event_json("unknown-tr", "a", "fly"), std::string("membership:a"));
-  send(p, api, R"({"event_id":"unknown-type","aggregate_type":"spaceship","aggregate_id":"a","transition":"join"})", std::string("spaceship:a"));
+  send(p, api, test::event("unknown-type", "a", "join").type("spaceship"), std::string("spaceship:a"));
   // Then valid events, and a duplicate of one of them.
   send(p, bot, event_json("ok-1", "a", "join"), std::string("membership:a"));
   // Two topics have no order between them: the join must be applied before

@@ -131,14 +131,10 @@ struct Options {
   std::string kafka_version;
 };
 
-[[noreturn]] void usage(const std::string& msg) {
-  std::cerr << "lockstep-bench: " << msg << "\n" << kUsage;
-  std::exit(2);
-}
+[[noreturn]] void usage(const std::string& msg) { fail_usage("lockstep-bench", kUsage, msg); }
 
 long long number(const std::string& flag, const std::string& v, long long lo, long long hi) {
-  if (const auto n = parse_integer(v, lo, hi)) return *n;
-  usage(flag + ": expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + " (got \"" + v + "\")");
+  return integer_option(flag, v, lo, hi, usage);
 }
 
 double real(const std::string& flag, const std::string& v, double lo, double hi) {
@@ -160,14 +156,7 @@ Options parse(int argc, char** argv) {
   if (const char* u = std::getenv("LOCKSTEP_DATABASE_URL")) o.database_url = u;
   if (const char* b = std::getenv("LOCKSTEP_KAFKA_BROKERS")) o.brokers = b;
   o.lockstep = (std::filesystem::path(argv[0]).parent_path() / "lockstep").string();
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
-    if (i + 1 >= argc) usage(a + ": missing value");
-    const std::string v = argv[++i];
+  for_each_option(argc, argv, kUsage, usage, [&](const std::string& a, const std::string& v) {
     if (a == "--events") o.workload.events = static_cast<std::size_t>(number(a, v, 1, 100000000));
     else if (a == "--keys") o.workload.keys = static_cast<std::size_t>(number(a, v, 1, 1000000));
     else if (a == "--partitions") o.partitions = static_cast<int>(number(a, v, 1, 256));
@@ -194,7 +183,7 @@ Options parse(int argc, char** argv) {
     } else {
       usage("unknown option " + a);
     }
-  }
+  });
   if (o.database_url.empty()) usage("--database-url (or LOCKSTEP_DATABASE_URL) is required");
   if (o.real_kafka && o.brokers.empty()) usage("--kafka real needs --brokers (or LOCKSTEP_KAFKA_BROKERS)");
   if (has_mode(o, "paced") && !o.rate && !has_mode(o, "lockstep")) usage("--modes paced needs --rate or the lockstep mode");

@@ -48,6 +48,7 @@
 #include "lockstep/verify.hpp"
 #include "lockstep/event_keys.hpp"
 #include "lockstep/kit/args.hpp"
+#include "lockstep/kit/config_file.hpp"
 #include "lockstep/kit/net.hpp"
 #include "lockstep/kit/pg.hpp"
 #include "lockstep/kit/poll.hpp"
@@ -93,10 +94,7 @@ Prints what it did and one line per invariant; exits 0 when every invariant
 holds, 1 on any violation, 2 on bad usage.
 )";
 
-[[noreturn]] void usage(const std::string& msg) {
-  std::cerr << "lockstep-chaos: " << msg << "\n" << kUsage;
-  std::exit(2);
-}
+[[noreturn]] void usage(const std::string& msg) { fail_usage("lockstep-chaos", kUsage, msg); }
 
 const std::vector<std::string> kTopics = {"transitions.bot", "transitions.api"};
 // The development broker keeps about 5 MiB / 100k messages per partition and
@@ -237,19 +235,8 @@ Options parse(int argc, char** argv) {
   o.self = std::filesystem::canonical("/proc/self/exe").string();
   o.lockstep = (std::filesystem::path(o.self).parent_path() / "lockstep").string();
   o.logdir = "/tmp/lockstep-chaos." + std::to_string(::getpid());
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
-    if (i + 1 >= argc) usage(a + ": missing value");
-    const std::string v = argv[++i];
-    auto integer = [&](long long lo, long long hi) {
-      const auto n = parse_integer(v, lo, hi);
-      if (!n) usage(a + ": expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
-      return *n;
-    };
+  for_each_option(argc, argv, kUsage, usage, [&](const std::string& a, const std::string& v) {
+    auto integer = [&](long long lo, long long hi) { return integer_option(a, v, lo, hi, usage); };
     if (a == "--database-url") o.database_url = v;
     else if (a == "--duration") o.duration_s = static_cast<int>(integer(10, 3600));
     else if (a == "--kills") o.kills = static_cast<int>(integer(0, 100));
@@ -264,7 +251,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--kafka" && (v == "dev" || v == "real")) o.real_kafka = v == "real";
     else if (a == "--kafka") usage("--kafka: expected dev or real");
     else usage("unknown option " + a);
-  }
+  });
   if (o.database_url.empty()) usage("--database-url (or LOCKSTEP_DATABASE_URL) is required");
   if (o.duration_s / o.cycles < 30) usage("--duration / --cycles must leave at least 30 s for each cycle");
   if (o.real_kafka) {
@@ -283,11 +270,27 @@ void check_interrupted(const Options& o) {
   if (o.interrupted && o.interrupted->load()) throw std::runtime_error("interrupted: children stopped");
 }
 
-// Replaces the first `from` in `text`; throws if absent (the shipped config changed).
-void replace_once(std::string& text, const std::string& from, const std::string& to) {
-  const auto at = text.find(from);
-  if (at == std::string::npos) throw std::runtime_error("shipped config has no '" + from + "'");
-  text.replace(at, from.size(), to);
+// The shipped configuration as the workers of the run get it (the file
+// `path`; brokers, database and group come from the environment).
+Config chaos_config(const std::string& path) {
+  Config c = builtin_config();
+  c.source_path = path;
+  c.kafka.properties = {{"session.timeout.ms", "6000"},
+                        {"heartbeat.interval.ms", "500"},
+                        {"fetch.wait.max.ms", "50"},
+                        // A JoinGroup request may wait max.poll.interval.ms (+3 s) for its answer. The
+                        // development broker can lose a pending one when its coordinator goes down and up;
+                        // 30 s instead of librdkafka's 300 s bounds how long a worker then waits outside the group.
+                        {"max.poll.interval.ms", "30000"}};
+  c.retry.max_attempts = 10;
+  // Oversize input: the producers send a few events over this (malformed).
+  c.limits.max_event_bytes = 262144;
+  // An outcome message for every event: the outcome path under the same faults.
+  c.kafka.outcome_topic = "transitions.outcomes";
+  // A hung database call is cut after 6 s (not-ready after 3 s).
+  c.database.timeout_ms = 6000;
+  c.shutdown_timeout_ms = 8000;
+  return c;
 }
 
 // An executable of the system by name ("" when absent): children are spawned
@@ -772,25 +775,9 @@ int run(const Options& o) {
   const std::string brokers = real ? o.kafka_brokers : mock->bootstraps();
   const std::string group = "chaos-" + std::to_string(::getpid());
 
-  std::string yaml = builtin_config_text();
-  replace_once(yaml, "properties: {}",
-               "properties:\n    session.timeout.ms: \"6000\"\n    heartbeat.interval.ms: \"500\"\n"
-               "    fetch.wait.max.ms: \"50\"\n"
-               // A JoinGroup request may wait max.poll.interval.ms (+3 s) for its answer. The
-               // development broker can lose a pending one when its coordinator goes down and up;
-               // 30 s instead of librdkafka's 300 s bounds how long a worker then waits outside the group.
-               "    max.poll.interval.ms: \"30000\"");
-  replace_once(yaml, "max_attempts: 5", "max_attempts: 10");
-  // Oversize input: the producers send a few events over this (malformed).
-  replace_once(yaml, "max_event_bytes: 1048576", "max_event_bytes: 262144");
-  // An outcome message for every event: the outcome path under the same faults.
-  replace_once(yaml, "outcome_topic: \"\"", "outcome_topic: transitions.outcomes");
-  // A hung database call is cut after 6 s (not-ready after 3 s).
-  replace_once(yaml, "after this.\n  timeout_ms: 10000", "after this.\n  timeout_ms: 6000");
-  replace_once(yaml, "within this, 100..600000 ms.\n  timeout_ms: 10000", "within this, 100..600000 ms.\n  timeout_ms: 8000");
   const std::string config = o.logdir + "/lockstep.yaml";
-  std::ofstream(config) << yaml;
-  const Config cfg = parse_config(yaml, config);
+  const Config cfg = chaos_config(config);
+  write_config(cfg, config);
   const std::map<std::string, std::string> env = {{"LOCKSTEP_DATABASE_URL", url},
                                                   {"LOCKSTEP_KAFKA_BROKERS", brokers},
                                                   {"LOCKSTEP_KAFKA_GROUP_ID", group},

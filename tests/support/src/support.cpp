@@ -4,7 +4,11 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
+#include <stdexcept>
 #include <thread>
 
 namespace lockstep::test {
@@ -25,6 +29,24 @@ std::optional<std::string> real_kafka_brokers() { return env("LOCKSTEP_TEST_KAFK
 
 std::string bin_dir() { return LOCKSTEP_BIN_DIR; }
 std::string source_dir() { return LOCKSTEP_SOURCE_DIR; }
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "lockstep-test-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (!env("LOCKSTEP_KEEP_TEST_DIRS")) std::filesystem::remove_all(path, ec);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
 
 double metric_value(const std::string& text, const std::string& series) {
   const auto p = text.find("\n" + series + " ");

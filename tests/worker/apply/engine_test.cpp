@@ -6,6 +6,7 @@
 #include "apply/engine.hpp"
 #include "outcome/messages.hpp"
 #include "lockstep/kafka.hpp"
+#include "lockstep/test/events.hpp"
 #include "lockstep/test/support.hpp"
 
 namespace lockstep {
@@ -42,9 +43,8 @@ WorkPtr make_work(const std::string& value, std::optional<std::string> key, int6
 
 WorkPtr ev(const std::string& id, const std::string& agg, const std::string& transition,
            const std::string& extra = "", int64_t offset = 0) {
-  std::string v = R"({"event_id":")" + id + R"(","aggregate_type":"membership","aggregate_id":")" + agg +
-                  R"(","transition":")" + transition + R"(","actor":"tester")" + extra + "}";
-  return make_work(v, "membership:" + agg, offset);
+  const auto e = test::event(id, agg, transition).actor("tester").raw(extra);
+  return make_work(e.json(), e.key(), offset);
 }
 
 // Runs the engine on one event until it has an outcome (retries are immediate).
@@ -166,8 +166,7 @@ TEST_F(EngineTest, MixedBatchGivesEachEventItsOwnOutcome) {
   batch.push_back(ev("e-unknown", "m5", "teleport", "", 14));                                // unknown_transition
   batch.push_back(ev("e-invalid", "m6", "activate", "", 15));                                // invalid (new)
   batch.push_back(ev("e-stale", "m9", "verify", R"(,"expected_version":7)", 16));            // version_conflict
-  batch.push_back(make_work(R"({"event_id":"e-key","aggregate_type":"membership","aggregate_id":"m7","transition":"join"})",
-                            "membership:other", 17));                                        // malformed (key)
+  batch.push_back(make_work(test::event_json("e-key", "m7", "join"), "membership:other", 17));    // malformed (key)
   auto results = engine.process(*store, batch);
   ASSERT_EQ(results.size(), 8u);
   EXPECT_EQ(results[0].outcome, Outcome::applied);
@@ -247,8 +246,7 @@ TEST_F(EngineTest, RetryExhaustionDeadLettersOnceAndPublishesOneMessage) {
   auto rival = open_store(db.url());
   RacingStore racing(*store, *rival, 1000);  // every attempt loses
 
-  auto w = make_work(R"({"event_id":"x2","aggregate_type":"membership","aggregate_id":"hot","transition":"verify","actor":"bot-7"})",
-                     "membership:hot", 42, "transitions.api");
+  auto w = make_work(test::event("x2", "hot", "verify").actor("bot-7"), "membership:hot", 42, "transitions.api");
   auto r = run_to_outcome(engine, racing, w);
   EXPECT_EQ(r.outcome, Outcome::dead_lettered);
   EXPECT_EQ(r.reason, DeadReason::retries_exhausted);

@@ -7,7 +7,6 @@
 #include <thread>
 
 #include "consume/consume_loop.hpp"
-#include "lockstep/test/kafka.hpp"
 #include "parts_support.hpp"
 
 namespace lockstep::runtime {
@@ -15,7 +14,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ConsumeLoopTest : public ::testing::Test {
+class ConsumeLoopTest : public test::PartsTest {
  protected:
   void SetUp() override {
     cfg.limits.max_inflight = 4;
@@ -26,12 +25,10 @@ class ConsumeLoopTest : public ::testing::Test {
       // Appended, not "literal" + std::to_string: GCC 12's false -Wrestrict at -O3 (bug 105329).
       std::string agg = "m";
       agg += std::to_string(i);
-      std::string value = R"({"event_id":"c)";
-      value += std::to_string(i);
-      value += R"(","aggregate_type":"membership","aggregate_id":")" + agg + R"(","transition":"join","actor":"t"})";
-      msgs.push_back({kafka.bot(), "membership:" + agg, value,
-                      {},
-                      0});
+      std::string id = "c";
+      id += std::to_string(i);
+      const auto e = test::event(id, agg, "join").actor("t");
+      msgs.push_back({kafka.bot(), e.key(), e.json(), {}, 0});
     }
     for (const auto& d : producer.send(msgs, 10s)) ASSERT_FALSE(d.error) << d.error.str();
   }
@@ -51,12 +48,6 @@ class ConsumeLoopTest : public ::testing::Test {
     return n;
   }
 
-  test::TestKafka kafka;
-  Config cfg = test::parts_config(kafka.bootstrap(), kafka.bot(), kafka.dlq());
-  Metrics metrics;
-  KeyScheduler sched;
-  OffsetBook book;
-  Readiness readiness;
   std::unique_ptr<ConsumeLoop> loop;
   Consumer consumer{kafka.bootstrap(), cfg.kafka.group_id,
                     {{"auto.offset.reset", "earliest"},
@@ -64,7 +55,6 @@ class ConsumeLoopTest : public ::testing::Test {
                      {"heartbeat.interval.ms", "500"}},
                     Consumer::Hooks{[this](const auto& parts) { book.assign(parts); }, {},
                                     [this](const KafkaFailure& err) { loop->on_error(err); }}};
-  std::atomic<bool> stop{false};
   std::thread thread;
 };
 

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include "consume/lag_probe.hpp"
-#include "lockstep/test/kafka.hpp"
 #include "parts_support.hpp"
 
 namespace lockstep::runtime {
@@ -13,7 +12,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class LagProbeTest : public ::testing::Test {
+class LagProbeTest : public test::PartsTest {
  protected:
   void SetUp() override {
     Producer producer(kafka.bootstrap(), {});
@@ -23,11 +22,6 @@ class LagProbeTest : public ::testing::Test {
   }
   double lag() { return test::series(metrics, "lockstep_consumer_lag", kafka.bot(), 0); }
 
-  test::TestKafka kafka;
-  Config cfg = test::parts_config(kafka.bootstrap(), kafka.bot(), kafka.dlq());
-  Metrics metrics;
-  OffsetBook book;
-  Readiness readiness;
   Consumer consumer{kafka.bootstrap(), cfg.kafka.group_id, {}, {}};
   std::atomic<bool> paused{true};  // nothing is fetched: the watermarks are asked of the broker
   LagProbe probe{cfg.kafka, metrics, consumer, book, readiness, paused};

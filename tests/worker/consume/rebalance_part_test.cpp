@@ -7,7 +7,6 @@
 #include <thread>
 
 #include "outcome/completion.hpp"
-#include "lockstep/test/kafka.hpp"
 #include "parts_support.hpp"
 #include "consume/rebalance.hpp"
 
@@ -16,7 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class RebalancePartTest : public ::testing::Test {
+class RebalancePartTest : public test::PartsTest {
  protected:
   void SetUp() override {
     rebalance.on_assign({{kafka.bot(), 0}, {kafka.bot(), 1}});
@@ -34,15 +33,8 @@ class RebalancePartTest : public ::testing::Test {
     return false;
   }
 
-  test::TestKafka kafka;
-  Config cfg = test::parts_config(kafka.bootstrap(), kafka.bot(), kafka.dlq());
-  Metrics metrics;
-  KeyScheduler sched;
-  OffsetBook book;
   Completion completion{book, sched};
-  Readiness readiness;
   Consumer consumer{kafka.bootstrap(), cfg.kafka.group_id, {}, {}};
-  std::atomic<bool> stop{false};
   Committer committer{cfg.kafka, metrics, consumer, book, readiness.stopping, stop};
   Rebalance rebalance{cfg.shutdown_timeout_ms, metrics, sched, book, committer, readiness, stop,
                       [](milliseconds t) { std::this_thread::sleep_for(t); }};

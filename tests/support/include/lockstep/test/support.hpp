@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "lockstep/kit/config_file.hpp"
 #include "lockstep/kit/net.hpp"
 #include "lockstep/kit/pg.hpp"
 #include "lockstep/kit/poll.hpp"
@@ -16,6 +17,12 @@ namespace lockstep::test {
 // Polls `pred` (every 5 ms unless told) until it returns true or `timeout`
 // passes; whether it became true. Use with ASSERT_TRUE(...) << "what we waited for".
 using kit::poll_until;
+
+// A Config written as a YAML file (every key): what a test hands a process
+// instead of patched YAML text; builtin_config() is the shipped one as a value.
+using kit::builtin_config;
+using kit::config_yaml;
+using kit::write_config;
 
 // Value of an environment variable, or nullopt.
 std::optional<std::string> env(const char* name);
@@ -32,6 +39,19 @@ std::optional<std::string> real_kafka_brokers();
 // Directory of the built binaries (build/bin) and the source tree.
 std::string bin_dir();
 std::string source_dir();
+
+// A scratch directory (mkdtemp under the temp directory), removed on
+// destruction unless LOCKSTEP_KEEP_TEST_DIRS is set.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path;
+};
+
+// A file's whole text ("" when it cannot be read).
+std::string read_file(const std::string& path);
 
 }  // namespace lockstep::test
 
