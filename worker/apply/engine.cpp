@@ -63,7 +63,7 @@ DeadLetterWrite base_dead_letter(const Work& w, const std::string& id, DeadReaso
 
 }  // namespace
 
-std::vector<ItemResult> Engine::process(Store& store, std::vector<WorkPtr>& batch) {
+std::vector<ItemResult> Engine::process(OutcomeStore& store, std::vector<WorkPtr>& batch) {
   try {
     return process_once(store, batch);
   } catch (const DataStoreError& e) {
@@ -102,7 +102,7 @@ std::vector<ItemResult> Engine::process(Store& store, std::vector<WorkPtr>& batc
   }
 }
 
-std::vector<ItemResult> Engine::process_once(Store& store, std::vector<WorkPtr>& batch) {
+std::vector<ItemResult> Engine::process_once(OutcomeStore& store, std::vector<WorkPtr>& batch) {
   const std::size_t n = batch.size();
   std::vector<ItemResult> out(n);
   std::vector<std::string> ids(n);
@@ -268,7 +268,7 @@ std::vector<ItemResult> Engine::process_once(Store& store, std::vector<WorkPtr>&
 
 // Duplicates found by the commit (another worker recorded the event meanwhile)
 // learn the first outcome with one more read.
-void Engine::fill_first_outcomes(Store& store, const std::vector<WorkPtr>& batch, std::vector<ItemResult>& out) {
+void Engine::fill_first_outcomes(OutcomeStore& store, const std::vector<WorkPtr>& batch, std::vector<ItemResult>& out) {
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < out.size(); ++i)
     if (out[i].outcome == Outcome::duplicate && !out[i].first) ids.push_back(idempotency_key(*batch[i]));
