@@ -1,10 +1,9 @@
 #include <chrono>
 #include <ctime>
 
+#include "backends.hpp"
 #include "lockstep/store.hpp"
 #include "migrations.hpp"
-#include "pg_store.hpp"
-#include "sqlite_store.hpp"
 
 namespace lockstep {
 
