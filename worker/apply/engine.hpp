@@ -45,7 +45,16 @@ class Engine {
   std::vector<ItemResult> process(OutcomeStore& store, std::vector<WorkPtr>& batch);
 
  private:
+  // One pass: per event its key, whether it still needs an outcome, its result
+  // so far, and the writes decided for the pass's one commit (engine.cpp).
+  struct PassState;
+
   std::vector<ItemResult> process_once(OutcomeStore& store, std::vector<WorkPtr>& batch);
+  // The steps of process_once, in their order.
+  static void find_duplicates(OutcomeStore& store, PassState& pass);
+  void decide_without_read(const std::vector<WorkPtr>& batch, PassState& pass) const;
+  void decide_against_row(Work& w, std::size_t i, const Snapshot& s, PassState& pass) const;
+  void record_commit(std::vector<WorkPtr>& batch, const CommitResult& res, PassState& pass);
   static void fill_first_outcomes(OutcomeStore& store, const std::vector<WorkPtr>& batch, std::vector<ItemResult>& out);
 
   const Config& cfg_;
