@@ -61,9 +61,26 @@ DeadLetterWrite base_dead_letter(const Work& w, const std::string& id, DeadReaso
   return d;
 }
 
+// The compare-and-set write of event `e` as decided (`ap`).
+AppliedWrite applied_write(const Event& e, Apply& ap, const SourceRef& src) {
+  AppliedWrite a;
+  a.event_id = e.event_id;
+  a.aggregate_type = e.aggregate_type;
+  a.aggregate_id = e.aggregate_id;
+  a.transition = e.transition;
+  a.from_state = ap.from_state;
+  a.to_state = ap.to_state;
+  a.read_version = ap.read_version;
+  a.new_data = std::move(ap.new_data);
+  a.actor = e.actor;
+  a.occurred_at = e.occurred_at;
+  a.src = src;
+  return a;
+}
+
 }  // namespace
 
-std::vector<ItemResult> Engine::process(Store& store, std::vector<WorkPtr>& batch) {
+std::vector<ItemResult> Engine::process(OutcomeStore& store, std::vector<WorkPtr>& batch) {
   try {
     return process_once(store, batch);
   } catch (const DataStoreError& e) {
@@ -102,50 +119,76 @@ std::vector<ItemResult> Engine::process(Store& store, std::vector<WorkPtr>& batc
   }
 }
 
-std::vector<ItemResult> Engine::process_once(Store& store, std::vector<WorkPtr>& batch) {
-  const std::size_t n = batch.size();
-  std::vector<ItemResult> out(n);
-  std::vector<std::string> ids(n);
-  std::vector<bool> open(n, true);  // still needs an outcome in this pass
-
+// What one pass knows of its batch (index i = batch[i]) and what it decided.
+struct Engine::PassState {
   // The same event_id twice in one batch (a producer reusing ids on two keys):
   // only the first goes now; the others come back and meet its outcome.
-  std::unordered_set<std::string> seen;
-  for (std::size_t i = 0; i < n; ++i) {
-    ids[i] = idempotency_key(*batch[i]);
-    if (!seen.insert(ids[i]).second) {
-      out[i] = ItemResult{};
-      open[i] = false;
+  explicit PassState(const std::vector<WorkPtr>& batch)
+      : out(batch.size()), ids(batch.size()), open(batch.size(), true) {
+    std::unordered_set<std::string> seen;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      ids[i] = idempotency_key(*batch[i]);
+      if (!seen.insert(ids[i]).second) open[i] = false;  // its result stays the default: retry
     }
   }
-
-  // 1. Duplicates: the event_id already has an outcome.
-  std::vector<std::string> lookup;
-  for (std::size_t i = 0; i < n; ++i)
-    if (open[i]) lookup.push_back(ids[i]);
-  const auto prior = store.find_outcomes(lookup);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!open[i]) continue;
-    auto it = prior.find(ids[i]);
-    if (it == prior.end()) continue;
-    out[i].outcome = Outcome::duplicate;
-    out[i].version = it->second.version;
-    out[i].state = it->second.state;
-    out[i].first = it->second;
-    open[i] = false;
-  }
-
-  // 2. Decide. Malformed and unknown transitions need no read.
-  std::vector<DeadLetterWrite> dead;
-  std::vector<std::size_t> dead_of;
+  std::vector<ItemResult> out;
+  std::vector<std::string> ids;
+  std::vector<bool> open;  // still needs an outcome in this pass
+  // The aggregates to read, and the writes of the one commit, each with the
+  // batch index it answers.
   std::vector<AggregateRef> refs;
   std::vector<std::size_t> ref_of;
+  std::vector<AppliedWrite> applied;
+  std::vector<std::size_t> applied_of;
+  std::vector<DeadLetterWrite> dead;
+  std::vector<std::size_t> dead_of;
+};
+
+std::vector<ItemResult> Engine::process_once(OutcomeStore& store, std::vector<WorkPtr>& batch) {
+  PassState pass(batch);
+  // 1. Duplicates: the event_id already has an outcome.
+  find_duplicates(store, pass);
+  // 2. Decide. Malformed and unknown transitions need no read; the rest are
+  //    decided against their aggregates as just read.
+  decide_without_read(batch, pass);
+  const auto snaps = store.read(pass.refs);
+  for (std::size_t k = 0; k < pass.refs.size(); ++k) {
+    const std::size_t i = pass.ref_of[k];
+    decide_against_row(*batch[i], i, snaps[k], pass);
+  }
+  // 3. One transaction for everything decided.
+  const auto res = store.commit(pass.applied, pass.dead);
+  record_commit(batch, res, pass);
+  fill_first_outcomes(store, batch, pass.out);
+  return std::move(pass.out);
+}
+
+void Engine::find_duplicates(OutcomeStore& store, PassState& pass) {
+  const std::size_t n = pass.ids.size();
+  std::vector<std::string> lookup;
+  for (std::size_t i = 0; i < n; ++i)
+    if (pass.open[i]) lookup.push_back(pass.ids[i]);
+  const auto prior = store.find_outcomes(lookup);
   for (std::size_t i = 0; i < n; ++i) {
-    if (!open[i]) continue;
+    if (!pass.open[i]) continue;
+    auto it = prior.find(pass.ids[i]);
+    if (it == prior.end()) continue;
+    auto& r = pass.out[i];
+    r.outcome = Outcome::duplicate;
+    r.version = it->second.version;
+    r.state = it->second.state;
+    r.first = it->second;
+    pass.open[i] = false;
+  }
+}
+
+void Engine::decide_without_read(const std::vector<WorkPtr>& batch, PassState& pass) const {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!pass.open[i]) continue;
     const Work& w = *batch[i];
     if (const auto* m = std::get_if<Malformed>(&w.parsed)) {
-      dead.push_back(base_dead_letter(w, ids[i], DeadReason::malformed, m->detail, cfg_.kafka.group_id));
-      dead_of.push_back(i);
+      pass.dead.push_back(base_dead_letter(w, pass.ids[i], DeadReason::malformed, m->detail, cfg_.kafka.group_id));
+      pass.dead_of.push_back(i);
       continue;
     }
     const Event& e = *w.event();
@@ -154,121 +197,105 @@ std::vector<ItemResult> Engine::process_once(Store& store, std::vector<WorkPtr>&
       const std::string detail = mit == cfg_.machines.end()
                                      ? "unknown aggregate_type '" + e.aggregate_type + "'"
                                      : "unknown transition '" + e.transition + "' of '" + e.aggregate_type + "'";
-      dead.push_back(base_dead_letter(w, ids[i], DeadReason::unknown_transition, detail, cfg_.kafka.group_id));
-      dead_of.push_back(i);
+      pass.dead.push_back(
+          base_dead_letter(w, pass.ids[i], DeadReason::unknown_transition, detail, cfg_.kafka.group_id));
+      pass.dead_of.push_back(i);
       continue;
     }
-    refs.push_back({e.aggregate_type, e.aggregate_id});
-    ref_of.push_back(i);
+    pass.refs.push_back({e.aggregate_type, e.aggregate_id});
+    pass.ref_of.push_back(i);
   }
+}
 
-  const auto snaps = store.read(refs);
-  std::vector<AppliedWrite> applied;
-  std::vector<std::size_t> applied_of;
-  for (std::size_t k = 0; k < refs.size(); ++k) {
-    const std::size_t i = ref_of[k];
-    Work& w = *batch[i];
-    const Event& e = *w.event();
-    const Snapshot& s = snaps[k];
-    if (w.attempts > 0) {
-      spdlog::warn(
-          "{}: CAS conflict on {}:{}: expected version {}, actual version {} (actor {}, source {}, attempt {})",
-          where(w), e.aggregate_type, e.aggregate_id, w.last_read_version, s.version, e.actor.value_or("-"),
-          w.src.source, w.attempts);
-    }
-    w.last_read_version = s.version;
-    // A dead letter decided against the row just read: it carries what the row held.
-    auto dead_letter_against_row = [&](DeadReason reason, std::string detail) {
-      auto d = base_dead_letter(w, ids[i], reason, std::move(detail), cfg_.kafka.group_id);
-      if (s.exists) {
-        d.conflict = conflict_of(&e, s);
-        d.state = s.state;
-      }
-      d.version = s.version;
-      dead.push_back(std::move(d));
-      dead_of.push_back(i);
-    };
-    if (w.exhausted) {
-      dead_letter_against_row(DeadReason::retries_exhausted, "compare-and-set lost to concurrent writers on all " +
-                                                                 std::to_string(w.attempts) + " attempts");
-      continue;
-    }
-    auto decision = decide(cfg_.machines, e, s);
-    if (auto* rej = std::get_if<Reject>(&decision)) {
-      if (rej->reason == DeadReason::version_conflict) {
-        spdlog::warn("{}: version conflict on {}:{}: expected version {}, actual version {} (actor {}, source {})",
-                     where(w), e.aggregate_type, e.aggregate_id, e.expected_version.value_or(0), s.version,
-                     e.actor.value_or("-"), w.src.source);
-        if (metrics_) metrics_->cas_conflict(e.aggregate_type);
-      }
-      dead_letter_against_row(rej->reason, rej->detail);
-      continue;
-    }
-    auto& ap = std::get<Apply>(decision);
-    AppliedWrite a;
-    a.event_id = e.event_id;
-    a.aggregate_type = e.aggregate_type;
-    a.aggregate_id = e.aggregate_id;
-    a.transition = e.transition;
-    a.from_state = ap.from_state;
-    a.to_state = ap.to_state;
-    a.read_version = ap.read_version;
-    a.new_data = std::move(ap.new_data);
-    a.actor = e.actor;
-    a.occurred_at = e.occurred_at;
-    a.src = w.src;
-    applied.push_back(std::move(a));
-    applied_of.push_back(i);
+// Event i (`w`) against the row `s` just read: a compare-and-set write, or a
+// dead letter that carries what the row held.
+void Engine::decide_against_row(Work& w, std::size_t i, const Snapshot& s, PassState& pass) const {
+  const Event& e = *w.event();
+  if (w.attempts > 0) {
+    spdlog::warn("{}: CAS conflict on {}:{}: expected version {}, actual version {} (actor {}, source {}, attempt {})",
+                 where(w), e.aggregate_type, e.aggregate_id, w.last_read_version, s.version, e.actor.value_or("-"),
+                 w.src.source, w.attempts);
   }
+  w.last_read_version = s.version;
+  auto dead_letter_against_row = [&](DeadReason reason, std::string detail) {
+    auto d = base_dead_letter(w, pass.ids[i], reason, std::move(detail), cfg_.kafka.group_id);
+    if (s.exists) {
+      d.conflict = conflict_of(&e, s);
+      d.state = s.state;
+    }
+    d.version = s.version;
+    pass.dead.push_back(std::move(d));
+    pass.dead_of.push_back(i);
+  };
+  if (w.exhausted) {
+    dead_letter_against_row(DeadReason::retries_exhausted, "compare-and-set lost to concurrent writers on all " +
+                                                               std::to_string(w.attempts) + " attempts");
+    return;
+  }
+  auto decision = decide(cfg_.machines, e, s);
+  if (auto* rej = std::get_if<Reject>(&decision)) {
+    if (rej->reason == DeadReason::version_conflict) {
+      spdlog::warn("{}: version conflict on {}:{}: expected version {}, actual version {} (actor {}, source {})",
+                   where(w), e.aggregate_type, e.aggregate_id, e.expected_version.value_or(0), s.version,
+                   e.actor.value_or("-"), w.src.source);
+      if (metrics_) metrics_->cas_conflict(e.aggregate_type);
+    }
+    dead_letter_against_row(rej->reason, rej->detail);
+    return;
+  }
+  pass.applied.push_back(applied_write(e, std::get<Apply>(decision), w.src));
+  pass.applied_of.push_back(i);
+}
 
-  // 3. One transaction for everything decided.
-  const auto res = store.commit(applied, dead);
-
-  for (std::size_t k = 0; k < applied.size(); ++k) {
-    const std::size_t i = applied_of[k];
-    Work& w = *batch[i];
+// The commit's status of each write becomes its event's result; a lost
+// compare-and-set is a retry after a backoff, or once attempts run out, a
+// re-read that dead-letters it.
+void Engine::record_commit(std::vector<WorkPtr>& batch, const CommitResult& res, PassState& pass) {
+  for (std::size_t k = 0; k < pass.applied.size(); ++k) {
+    const auto& a = pass.applied[k];
+    Work& w = *batch[pass.applied_of[k]];
+    auto& r = pass.out[pass.applied_of[k]];
     switch (res.applied[k]) {
       case WriteStatus::written:
-        out[i].outcome = Outcome::applied;
-        out[i].version = applied[k].read_version + 1;
-        out[i].state = applied[k].to_state;
+        r.outcome = Outcome::applied;
+        r.version = a.read_version + 1;
+        r.state = a.to_state;
         break;
       case WriteStatus::duplicate:
-        out[i].outcome = Outcome::duplicate;
+        r.outcome = Outcome::duplicate;
         break;
       case WriteStatus::cas_lost: {
         ++w.attempts;
-        if (metrics_) metrics_->cas_conflict(applied[k].aggregate_type);
-        out[i].outcome = Outcome::retry;
+        if (metrics_) metrics_->cas_conflict(a.aggregate_type);
+        r.outcome = Outcome::retry;
         if (w.attempts >= cfg_.retry.max_attempts) {
           w.exhausted = true;  // next pass re-reads and dead-letters with the conflict
-          out[i].delay = std::chrono::milliseconds(0);
+          r.delay = std::chrono::milliseconds(0);
         } else {
           if (metrics_) metrics_->cas_retry();
-          out[i].delay = backoff_.delay(w.attempts, rng_);
+          r.delay = backoff_.delay(w.attempts, rng_);
         }
         break;
       }
     }
   }
-  for (std::size_t k = 0; k < dead.size(); ++k) {
-    const std::size_t i = dead_of[k];
+  for (std::size_t k = 0; k < pass.dead.size(); ++k) {
+    const auto& d = pass.dead[k];
+    auto& r = pass.out[pass.dead_of[k]];
     if (res.dead[k] == WriteStatus::written) {
-      out[i].outcome = Outcome::dead_lettered;
-      out[i].reason = dead[k].reason;
-      out[i].version = dead[k].version;
-      out[i].state = dead[k].state;
+      r.outcome = Outcome::dead_lettered;
+      r.reason = d.reason;
+      r.version = d.version;
+      r.state = d.state;
     } else {
-      out[i].outcome = Outcome::duplicate;
+      r.outcome = Outcome::duplicate;
     }
   }
-  fill_first_outcomes(store, batch, out);
-  return out;
 }
 
 // Duplicates found by the commit (another worker recorded the event meanwhile)
 // learn the first outcome with one more read.
-void Engine::fill_first_outcomes(Store& store, const std::vector<WorkPtr>& batch, std::vector<ItemResult>& out) {
+void Engine::fill_first_outcomes(OutcomeStore& store, const std::vector<WorkPtr>& batch, std::vector<ItemResult>& out) {
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < out.size(); ++i)
     if (out[i].outcome == Outcome::duplicate && !out[i].first) ids.push_back(idempotency_key(*batch[i]));

@@ -1,5 +1,5 @@
 // The engine: turns a batch of consumed events (distinct aggregate keys) into
-// outcomes against a Store, with per-event compare-and-set semantics.
+// outcomes against an OutcomeStore, with per-event compare-and-set semantics.
 #pragma once
 
 #include <chrono>
@@ -12,7 +12,7 @@
 #include "lockstep/config.hpp"
 #include "lockstep/kafka.hpp"
 #include "lockstep/metrics.hpp"
-#include "lockstep/store.hpp"
+#include "lockstep/store/outcome_store.hpp"
 #include "lockstep/wire.hpp"
 #include "schedule/work.hpp"
 
@@ -42,11 +42,20 @@ class Engine {
   // One pass over the batch: duplicates, reads, decisions, one commit. Events whose
   // CAS was lost come back as `retry` with their backoff (attempts counted on the
   // Work). Throws TransientStoreError: nothing was written, retry the whole batch.
-  std::vector<ItemResult> process(Store& store, std::vector<WorkPtr>& batch);
+  std::vector<ItemResult> process(OutcomeStore& store, std::vector<WorkPtr>& batch);
 
  private:
-  std::vector<ItemResult> process_once(Store& store, std::vector<WorkPtr>& batch);
-  static void fill_first_outcomes(Store& store, const std::vector<WorkPtr>& batch, std::vector<ItemResult>& out);
+  // One pass: per event its key, whether it still needs an outcome, its result
+  // so far, and the writes decided for the pass's one commit (engine.cpp).
+  struct PassState;
+
+  std::vector<ItemResult> process_once(OutcomeStore& store, std::vector<WorkPtr>& batch);
+  // The steps of process_once, in their order.
+  static void find_duplicates(OutcomeStore& store, PassState& pass);
+  void decide_without_read(const std::vector<WorkPtr>& batch, PassState& pass) const;
+  void decide_against_row(Work& w, std::size_t i, const Snapshot& s, PassState& pass) const;
+  void record_commit(std::vector<WorkPtr>& batch, const CommitResult& res, PassState& pass);
+  static void fill_first_outcomes(OutcomeStore& store, const std::vector<WorkPtr>& batch, std::vector<ItemResult>& out);
 
   const Config& cfg_;
   Metrics* metrics_;

@@ -74,7 +74,7 @@ std::string describe_resolution(const DeadLetterRecord& d) {
 struct Selection {
   std::vector<int64_t> ids;     // explicit IDs, or
   bool all = false;             // every matching row (filters below)
-  Store::DeadLetterFilter filter;
+  DeadLetterAdmin::DeadLetterFilter filter;
   bool has_filter = false;
 };
 
@@ -116,7 +116,7 @@ void parse_targets(Selection& sel, const std::vector<std::string>& ids, const st
 }
 
 // The open dead letters a replay/discard acts on; refuses (exit 2) before anything is done.
-std::vector<DeadLetterRecord> resolve_targets(Store& store, Selection& sel, const std::string& what,
+std::vector<DeadLetterRecord> resolve_targets(DeadLetterAdmin& store, Selection& sel, const std::string& what,
                                               const std::function<std::optional<std::string>(const DeadLetterRecord&)>&
                                                   refusal,
                                               std::size_t& skipped) {
@@ -153,7 +153,7 @@ std::vector<DeadLetterRecord> resolve_targets(Store& store, Selection& sel, cons
   return out;
 }
 
-int list(Store& store, Selection& sel, bool json) {
+int list(DeadLetterAdmin& store, Selection& sel, bool json) {
   auto rows = store.list_dead_letters(sel.filter);
   if (json) {
     Json arr = Json::array();
@@ -173,12 +173,14 @@ int list(Store& store, Selection& sel, bool json) {
   return 0;
 }
 
-int show(Store& store, int64_t id) {
+// A replayed dead letter shows what became of its replay: the outcome of the
+// replay's event_id, from `outcomes`.
+int show(DeadLetterAdmin& store, OutcomeStore& outcomes, int64_t id) {
   auto d = store.get_dead_letter(id);
   if (!d) throw UsageError("no dead letter with id " + std::to_string(id));
   Json j = to_json(*d);
   if (d->replay_event_id) {
-    const auto prior = store.find_outcomes({*d->replay_event_id});
+    const auto prior = outcomes.find_outcomes({*d->replay_event_id});
     Json r = {{"event_id", *d->replay_event_id}};
     if (auto it = prior.find(*d->replay_event_id); it != prior.end()) {
       r["outcome"] = it->second.outcome;
@@ -194,7 +196,7 @@ int show(Store& store, int64_t id) {
   return 0;
 }
 
-int replay(const Config& cfg, Store& store, Selection& sel, dlq::VersionMode mode, const std::string& by,
+int replay(const Config& cfg, DeadLetterAdmin& store, Selection& sel, dlq::VersionMode mode, const std::string& by,
            const std::optional<std::string>& note, const std::optional<std::string>& topic, bool dry_run) {
   std::size_t skipped = 0;
   auto targets = resolve_targets(
@@ -227,7 +229,7 @@ int replay(const Config& cfg, Store& store, Selection& sel, dlq::VersionMode mod
       std::cerr << "dlq replay: dead letter " << t.id
                 << " is a version_conflict replayed unchanged: it conflicts again unless the aggregate is back at "
                    "its expected version (--rebase or --no-version-check change that)\n";
-    Store::Resolution res{"replayed", by, note, dlq::replay_event_id(t.event_id, t.id)};
+    DeadLetterAdmin::Resolution res{"replayed", by, note, dlq::replay_event_id(t.event_id, t.id)};
     Delivery delivered;
     OutMessage msg;
     const bool ok = store.resolve_dead_letter(t.id, res, [&](const DeadLetterRecord& d) {
@@ -258,7 +260,7 @@ int replay(const Config& cfg, Store& store, Selection& sel, dlq::VersionMode mod
   return 0;
 }
 
-int discard(Store& store, Selection& sel, const std::string& by, const std::string& note, bool dry_run) {
+int discard(DeadLetterAdmin& store, Selection& sel, const std::string& by, const std::string& note, bool dry_run) {
   std::size_t skipped = 0;
   auto targets = resolve_targets(
       store, sel, "discard", [](const DeadLetterRecord&) -> std::optional<std::string> { return std::nullopt; },
@@ -269,7 +271,7 @@ int discard(Store& store, Selection& sel, const std::string& by, const std::stri
       std::cout << "would discard id=" << t.id << " event_id=" << t.event_id << " reason=" << t.reason << "\n";
       continue;
     }
-    const bool ok = store.resolve_dead_letter(t.id, Store::Resolution{"discarded", by, note, std::nullopt},
+    const bool ok = store.resolve_dead_letter(t.id, DeadLetterAdmin::Resolution{"discarded", by, note, std::nullopt},
                                               [](const DeadLetterRecord&) { return true; });
     if (!ok) {
       ++lost;
@@ -285,7 +287,7 @@ int discard(Store& store, Selection& sel, const std::string& by, const std::stri
   return 0;
 }
 
-int drain(const Config& cfg, Store& store, const std::string& topic, std::chrono::milliseconds timeout) {
+int drain(const Config& cfg, DeadLetterAdmin& store, const std::string& topic, std::chrono::milliseconds timeout) {
   const auto msgs = read_topics(cfg.kafka.brokers, cfg.kafka.properties, {topic}, timeout);
   std::size_t added = 0, present = 0, unreadable = 0;
   std::vector<DeadLetterRecord> batch;
@@ -357,7 +359,7 @@ int cmd_dlq(Args& args) {
     if (rest.size() != 1) throw UsageError("usage: lockstep dlq show ID");
     const int64_t id = parse_int("ID", rest[0], 1, INT_MAX);
     auto store = open_store(cfg.database.url);
-    return show(*store, id);
+    return show(*store, *store, id);
   }
   if (what == "replay") {
     only("replay", {{"--json", json}, {"--limit", limit.has_value()}, {"--timeout-ms", timeout.has_value()}});

@@ -4,6 +4,25 @@
 #include "lockstep/store.hpp"
 
 namespace lockstep::cli {
+namespace {
+
+// `what` (up, down or status) on the schema; `n`: how many migrations down reverts.
+void migrate(SchemaStore& schema, const std::string& what, int n) {
+  if (what == "up") {
+    auto done = schema.migrate_up();
+    for (const auto& m : done) std::cout << "applied " << m.version << " " << m.name << "\n";
+    std::cout << "schema at version " << schema.schema_version() << (done.empty() ? " (up to date)" : "") << "\n";
+  } else if (what == "down") {
+    auto done = schema.migrate_down(n);
+    for (const auto& m : done) std::cout << "reverted " << m.version << " " << m.name << "\n";
+    std::cout << "schema at version " << schema.schema_version() << "\n";
+  } else {
+    for (const auto& m : schema.migration_status())
+      std::cout << m.version << " " << m.name << " " << (m.applied ? "applied" : "pending") << "\n";
+  }
+}
+
+}  // namespace
 
 int cmd_migrate(Args& args) {
   ConfigOverrides o;
@@ -18,19 +37,7 @@ int cmd_migrate(Args& args) {
     throw UsageError("unknown migrate command '" + what + "' (up, down [N], status)");
   const int n = what == "down" && pos.size() == 2 ? parse_int("N", pos[1], 1, 10000) : 1;
 
-  auto store = open_store(cfg.database.url);
-  if (what == "up") {
-    auto done = store->migrate_up();
-    for (const auto& m : done) std::cout << "applied " << m.version << " " << m.name << "\n";
-    std::cout << "schema at version " << store->schema_version() << (done.empty() ? " (up to date)" : "") << "\n";
-  } else if (what == "down") {
-    auto done = store->migrate_down(n);
-    for (const auto& m : done) std::cout << "reverted " << m.version << " " << m.name << "\n";
-    std::cout << "schema at version " << store->schema_version() << "\n";
-  } else {
-    for (const auto& m : store->migration_status())
-      std::cout << m.version << " " << m.name << " " << (m.applied ? "applied" : "pending") << "\n";
-  }
+  migrate(*open_store(cfg.database.url), what, n);
   return 0;
 }
 

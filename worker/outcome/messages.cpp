@@ -6,17 +6,17 @@
 
 namespace lockstep {
 
-DeadLetterRelay::Pass DeadLetterRelay::run_once(Store& store, std::size_t limit, const std::atomic<bool>* abort,
+DeadLetterRelay::Pass DeadLetterRelay::run_once(Outbox& outbox, std::size_t limit, const std::atomic<bool>* abort,
                                                 const std::function<void(bool)>& publishing) {
   Pass pass;
-  const auto r = store.relay_dead_letters(limit, [&](const std::vector<DeadLetterRecord>& recs) {
+  const auto r = outbox.relay_dead_letters(limit, [&](const std::vector<DeadLetterRecord>& recs) {
     std::vector<OutMessage> msgs;
     msgs.reserve(recs.size());
     for (const auto& rec : recs) msgs.push_back(dead_letter_message(rec, topic_, max_bytes_));
     if (publishing) publishing(true);
     const auto ds = producer_.send(msgs, send_timeout_, abort);
     if (publishing) publishing(false);
-    std::vector<Store::PublishResult> out(ds.size());
+    std::vector<Outbox::PublishResult> out(ds.size());
     for (std::size_t i = 0; i < ds.size(); ++i) {
       out[i].delivered = !ds[i].error;
       out[i].permanent = ds[i].permanent;
@@ -30,7 +30,7 @@ DeadLetterRelay::Pass DeadLetterRelay::run_once(Store& store, std::size_t limit,
     }
     return out;
   });
-  static_cast<Store::RelayResult&>(pass) = r;
+  static_cast<Outbox::RelayResult&>(pass) = r;
   return pass;
 }
 

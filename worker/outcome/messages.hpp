@@ -11,7 +11,7 @@
 #include "apply/engine.hpp"
 #include "lockstep/kafka.hpp"
 #include "lockstep/metrics.hpp"
-#include "lockstep/store.hpp"
+#include "lockstep/store/outbox.hpp"
 #include "lockstep/wire.hpp"
 #include "schedule/work.hpp"
 
@@ -35,13 +35,13 @@ class DeadLetterRelay {
       : producer_(producer), topic_(std::move(topic)), metrics_(metrics), max_bytes_(max_bytes),
         send_timeout_(send_timeout) {}
   // What the store did with the pass's rows, and the last publish error seen.
-  struct Pass : Store::RelayResult {
+  struct Pass : Outbox::RelayResult {
     KafkaFailure last_error;
   };
   // One pass over up to `limit` due rows. Throws TransientStoreError. `abort`
   // cuts the wait for delivery reports short (shutdown); `publishing` is told
   // when the wait for the broker begins (true) and ends (false).
-  Pass run_once(Store& store, std::size_t limit = 100, const std::atomic<bool>* abort = nullptr,
+  Pass run_once(Outbox& outbox, std::size_t limit = 100, const std::atomic<bool>* abort = nullptr,
                 const std::function<void(bool)>& publishing = {});
   // The largest message the next passes build (see dead_letter_message).
   void set_max_bytes(std::size_t max_bytes) { max_bytes_ = max_bytes; }

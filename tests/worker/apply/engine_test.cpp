@@ -6,6 +6,7 @@
 #include "apply/engine.hpp"
 #include "outcome/messages.hpp"
 #include "lockstep/kafka.hpp"
+#include "lockstep/store.hpp"
 #include "lockstep/test/events.hpp"
 #include "lockstep/test/support.hpp"
 
@@ -48,7 +49,7 @@ WorkPtr ev(const std::string& id, const std::string& agg, const std::string& tra
 }
 
 // Runs the engine on one event until it has an outcome (retries are immediate).
-ItemResult run_to_outcome(Engine& engine, Store& store, WorkPtr& w, int max_passes = 20) {
+ItemResult run_to_outcome(Engine& engine, OutcomeStore& store, WorkPtr& w, int max_passes = 20) {
   for (int i = 0; i < max_passes; ++i) {
     std::vector<WorkPtr> batch;
     batch.push_back(std::move(w));
@@ -60,10 +61,11 @@ ItemResult run_to_outcome(Engine& engine, Store& store, WorkPtr& w, int max_pass
   return {};
 }
 
-// Forwards every call to another store; tests override the one behaviour they change.
-class ForwardingStore : public Store {
+// Forwards every call to another store's hot path; tests override the one
+// behaviour they change.
+class ForwardingOutcomeStore : public OutcomeStore {
  public:
-  explicit ForwardingStore(Store& inner) : inner_(inner) {}
+  explicit ForwardingOutcomeStore(OutcomeStore& inner) : inner_(inner) {}
   std::unordered_map<std::string, PriorOutcome> find_outcomes(const std::vector<std::string>& ids) override {
     return inner_.find_outcomes(ids);
   }
@@ -71,34 +73,17 @@ class ForwardingStore : public Store {
   CommitResult commit(const std::vector<AppliedWrite>& a, const std::vector<DeadLetterWrite>& d) override {
     return inner_.commit(a, d);
   }
-  RelayResult relay_dead_letters(std::size_t l, const PublishFn& p) override { return inner_.relay_dead_letters(l, p); }
-  void ping() override { inner_.ping(); }
-  std::vector<DeadLetterRecord> list_dead_letters(const DeadLetterFilter& f) override {
-    return inner_.list_dead_letters(f);
-  }
-  std::optional<DeadLetterRecord> get_dead_letter(int64_t id) override { return inner_.get_dead_letter(id); }
-  bool resolve_dead_letter(int64_t id, const Resolution& r,
-                           const std::function<bool(const DeadLetterRecord&)>& act) override {
-    return inner_.resolve_dead_letter(id, r, act);
-  }
-  std::vector<WriteStatus> import_dead_letters(const std::vector<DeadLetterRecord>& recs) override {
-    return inner_.import_dead_letters(recs);
-  }
-  std::vector<MigrationStatus> migration_status() override { return inner_.migration_status(); }
-  std::vector<MigrationStatus> migrate_up() override { return inner_.migrate_up(); }
-  std::vector<MigrationStatus> migrate_down(int n) override { return inner_.migrate_down(n); }
-  int schema_version() override { return inner_.schema_version(); }
-  const char* dialect() const override { return inner_.dialect(); }
 
  protected:
-  Store& inner_;
+  OutcomeStore& inner_;
 };
 
-// A Store whose reads are followed by a real concurrent write to the same
+// An OutcomeStore whose reads are followed by a real concurrent write to the same
 // aggregate through a second connection, so the CAS that follows loses.
-class RacingStore : public ForwardingStore {
+class RacingStore : public ForwardingOutcomeStore {
  public:
-  RacingStore(Store& inner, Store& rival, int races) : ForwardingStore(inner), rival_(rival), races_left_(races) {}
+  RacingStore(OutcomeStore& inner, OutcomeStore& rival, int races)
+      : ForwardingOutcomeStore(inner), rival_(rival), races_left_(races) {}
   int races_done = 0;
 
   std::vector<Snapshot> read(const std::vector<AggregateRef>& refs) override {
@@ -125,15 +110,15 @@ class RacingStore : public ForwardingStore {
   }
 
  private:
-  Store& rival_;
+  OutcomeStore& rival_;
   int races_left_;
 };
 
 // The database rejects the batch's data, then drops the connection while the
 // engine re-runs the events one by one (a blip in the middle of the search).
-class RejectThenBlipStore : public ForwardingStore {
+class RejectThenBlipStore : public ForwardingOutcomeStore {
  public:
-  using ForwardingStore::ForwardingStore;
+  using ForwardingOutcomeStore::ForwardingOutcomeStore;
   int commits = 0;
   CommitResult commit(const std::vector<AppliedWrite>& a, const std::vector<DeadLetterWrite>& d) override {
     ++commits;

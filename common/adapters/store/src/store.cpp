@@ -1,10 +1,9 @@
 #include <chrono>
 #include <ctime>
 
+#include "backends.hpp"
 #include "lockstep/store.hpp"
 #include "migrations.hpp"
-#include "pg_store.hpp"
-#include "sqlite_store.hpp"
 
 namespace lockstep {
 
@@ -13,8 +12,8 @@ std::unique_ptr<Store> open_store(const std::string& url, const StoreOptions& op
   return make_pg_store(url, options);
 }
 
-std::size_t Store::relay_dead_letters(std::size_t limit,
-                                      const std::function<bool(const std::vector<DeadLetterRecord>&)>& publish) {
+std::size_t Outbox::relay_dead_letters(std::size_t limit,
+                                       const std::function<bool(const std::vector<DeadLetterRecord>&)>& publish) {
   const PublishFn all_or_nothing = [&](const std::vector<DeadLetterRecord>& recs) {
     const bool ok = publish(recs);
     return std::vector<PublishResult>(recs.size(), PublishResult{ok, false, ok ? "" : "not published"});
@@ -22,7 +21,7 @@ std::size_t Store::relay_dead_letters(std::size_t limit,
   return relay_dead_letters(limit, all_or_nothing).published;
 }
 
-RelayPlan plan_relay(const std::vector<DeadLetterRecord>& rows, const std::vector<Store::PublishResult>& results) {
+RelayPlan plan_relay(const std::vector<DeadLetterRecord>& rows, const std::vector<Outbox::PublishResult>& results) {
   RelayPlan plan;
   const auto delivered = [&](std::size_t i) { return i < results.size() && results[i].delivered; };
   bool any_permanent = false;

@@ -1,0 +1,282 @@
+// PostgreSQL store, the hot path: prior outcomes, aggregate reads, and the batch
+// commit. Batches travel as one JSON document per statement
+// (jsonb_to_recordset), so a whole batch is one round trip per table group and
+// every event keeps its own compare-and-set.
+#include "codec.hpp"
+#include "pg_store.hpp"
+
+namespace lockstep::postgres {
+namespace {
+
+// Within one batch, only the first row of an event_id can claim it (later rows
+// with the same id are duplicates), and only the first claimed create of a key
+// can insert it (later creates of that key are cas_lost): every write gets its
+// own status and the batch never trips over its own unique constraints.
+const char* kApplySql = R"SQL(
+WITH input AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+    ord int, event_id text, aggregate_type text, aggregate_id text, transition text,
+    from_state text, to_state text, read_version bigint, data jsonb, actor text,
+    source text, source_topic text, source_partition int, source_offset bigint, occurred_at text)
+),
+firsts AS (
+  SELECT DISTINCT ON (event_id) * FROM input ORDER BY event_id, ord
+),
+claimed AS (
+  INSERT INTO processed_events (event_id, outcome, aggregate_type, aggregate_id, version, state)
+  SELECT event_id, 'applied', aggregate_type, aggregate_id, read_version + 1, to_state
+  FROM firsts ORDER BY aggregate_type, aggregate_id
+  ON CONFLICT (event_id) DO NOTHING
+  RETURNING event_id
+),
+cl AS (
+  SELECT f.* FROM firsts f JOIN claimed c USING (event_id)
+),
+locked AS (
+  -- Row locks in one stable order (a FOR UPDATE CTE is always materialised,
+  -- and LockRows runs above the sort), so two batches touching the same keys
+  -- from different workers wait for each other instead of deadlocking.
+  SELECT a.aggregate_type, a.aggregate_id
+    FROM aggregates a JOIN cl i USING (aggregate_type, aggregate_id)
+   WHERE i.read_version > 0
+   ORDER BY a.aggregate_type, a.aggregate_id
+     FOR UPDATE OF a
+),
+upd AS (
+  UPDATE aggregates a
+     SET state = i.to_state, version = a.version + 1, data = i.data,
+         updated_at = now(), updated_by = i.actor
+    FROM cl i JOIN locked l USING (aggregate_type, aggregate_id)
+   WHERE i.read_version > 0
+     AND a.aggregate_type = i.aggregate_type AND a.aggregate_id = i.aggregate_id
+     AND a.version = i.read_version AND a.state = i.from_state
+  RETURNING i.ord
+),
+creates AS (
+  SELECT DISTINCT ON (aggregate_type, aggregate_id) * FROM cl
+   WHERE read_version = 0
+   ORDER BY aggregate_type, aggregate_id, ord
+),
+ins AS (
+  INSERT INTO aggregates (aggregate_type, aggregate_id, state, version, data, updated_by)
+  SELECT aggregate_type, aggregate_id, to_state, 1, data, actor
+    FROM creates
+   ORDER BY aggregate_type, aggregate_id
+  ON CONFLICT (aggregate_type, aggregate_id) DO NOTHING
+  RETURNING aggregate_type, aggregate_id
+),
+done AS (
+  SELECT ord FROM upd
+  UNION ALL
+  SELECT cr.ord FROM ins JOIN creates cr USING (aggregate_type, aggregate_id)
+),
+audit AS (
+  INSERT INTO transition_audit (aggregate_type, aggregate_id, event_id, transition, from_state, to_state,
+                                from_version, to_version, source, actor, source_topic, source_partition,
+                                source_offset, occurred_at)
+  SELECT i.aggregate_type, i.aggregate_id, i.event_id, i.transition, i.from_state, i.to_state,
+         i.read_version, i.read_version + 1, i.source, i.actor, i.source_topic, i.source_partition,
+         i.source_offset, i.occurred_at
+    FROM cl i JOIN done d USING (ord)
+)
+SELECT i.ord, (c.ord IS NOT NULL) AS claimed, (d.ord IS NOT NULL) AS applied
+  FROM input i LEFT JOIN cl c USING (ord) LEFT JOIN done d USING (ord)
+)SQL";
+
+const char* kDeadSql = R"SQL(
+WITH input AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+    ord int, event_id text, reason text, detail text, aggregate_type text, aggregate_id text,
+    event jsonb, raw text, kafka_key text, headers jsonb, conflict jsonb, source_topic text,
+    source_partition int, source_offset bigint, source_timestamp bigint, consumer_group text,
+    attempts int, version bigint, state text)
+),
+firsts AS (
+  SELECT DISTINCT ON (event_id) * FROM input ORDER BY event_id, ord
+),
+claimed AS (
+  INSERT INTO processed_events (event_id, outcome, reason, aggregate_type, aggregate_id, version, state)
+  SELECT event_id, 'dead_lettered', reason, aggregate_type, aggregate_id, version, state
+  FROM firsts ORDER BY event_id
+  ON CONFLICT (event_id) DO NOTHING
+  RETURNING event_id
+),
+cl AS (
+  SELECT f.* FROM firsts f JOIN claimed c USING (event_id)
+),
+dl AS (
+  INSERT INTO dead_letters (event_id, reason, detail, aggregate_type, aggregate_id, event, raw, kafka_key,
+                            headers, conflict, source_topic, source_partition, source_offset,
+                            source_timestamp, consumer_group, attempts)
+  SELECT i.event_id, i.reason, i.detail, i.aggregate_type, i.aggregate_id, i.event,
+         decode(i.raw, 'base64'), decode(i.kafka_key, 'base64'), i.headers, i.conflict, i.source_topic,
+         i.source_partition, i.source_offset, i.source_timestamp, i.consumer_group, i.attempts
+    FROM cl i
+  ON CONFLICT (event_id) DO NOTHING
+)
+SELECT i.ord, (c.ord IS NOT NULL) AS claimed
+  FROM input i LEFT JOIN cl c USING (ord)
+)SQL";
+
+
+Json opt_json(const std::optional<std::string>& s) { return s ? Json(*s) : Json(nullptr); }
+
+// The document of apply_batch: one object per applied write, `ord` its index.
+Json applied_document(const std::vector<AppliedWrite>& applied) {
+  Json a = Json::array();
+  for (std::size_t i = 0; i < applied.size(); ++i) {
+    const auto& w = applied[i];
+    a.push_back({{"ord", i},
+                 {"event_id", w.event_id},
+                 {"aggregate_type", w.aggregate_type},
+                 {"aggregate_id", w.aggregate_id},
+                 {"transition", w.transition},
+                 {"from_state", opt_json(w.from_state)},
+                 {"to_state", w.to_state},
+                 {"read_version", w.read_version},
+                 {"data", w.new_data},
+                 {"actor", opt_json(w.actor)},
+                 {"source", w.src.source},
+                 {"source_topic", w.src.topic},
+                 {"source_partition", w.src.partition},
+                 {"source_offset", w.src.offset},
+                 {"occurred_at", opt_json(w.occurred_at)}});
+  }
+  return a;
+}
+
+// The document of dead_batch: one object per dead letter, `ord` its index.
+Json dead_document(const std::vector<DeadLetterWrite>& dead) {
+  Json d = Json::array();
+  for (std::size_t i = 0; i < dead.size(); ++i) {
+    const auto& w = dead[i];
+    d.push_back({{"ord", i},
+                 {"event_id", w.event_id},
+                 {"reason", to_string(w.reason)},
+                 {"detail", w.detail},
+                 {"aggregate_type", opt_json(w.aggregate_type)},
+                 {"aggregate_id", opt_json(w.aggregate_id)},
+                 {"event", w.event ? *w.event : Json(nullptr)},
+                 {"raw", base64_encode(w.raw)},
+                 {"kafka_key", w.kafka_key ? Json(base64_encode(*w.kafka_key)) : Json(nullptr)},
+                 {"headers", headers_to_json(w.headers)},
+                 {"conflict", w.conflict ? *w.conflict : Json(nullptr)},
+                 {"source_topic", w.src.topic},
+                 {"source_partition", w.src.partition},
+                 {"source_offset", w.src.offset},
+                 {"source_timestamp", w.src.timestamp_ms},
+                 {"consumer_group", w.consumer_group},
+                 {"attempts", w.attempts},
+                 {"version", w.version ? Json(*w.version) : Json(nullptr)},
+                 {"state", opt_json(w.state)}});
+  }
+  return d;
+}
+
+// A batch document as the statements take it. Replacement of invalid UTF-8
+// keeps the JSON document valid; the validator already rejected such events,
+// so this only guards the raw-free fields.
+std::string document_text(const Json& doc) { return doc.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+// The applied writes of a commit: a status per write (`status`, by ord). A
+// claimed write whose compare-and-set was lost gives its claim back, so that
+// the event can be retried or dead-lettered.
+void apply_writes(pqxx::work& tx, const std::vector<AppliedWrite>& applied, const std::string& document,
+                  std::vector<WriteStatus>& status) {
+  std::vector<std::string> lost;
+  auto r = tx.exec_prepared("apply_batch", document);
+  for (const auto& row : r) {
+    const auto i = row[0].as<std::size_t>();
+    const bool claimed = row[1].as<bool>();
+    const bool ok = row[2].as<bool>();
+    if (ok) {
+      status.at(i) = WriteStatus::written;
+    } else if (claimed) {
+      status.at(i) = WriteStatus::cas_lost;
+      lost.push_back(applied[i].event_id);
+    } else {
+      status.at(i) = WriteStatus::duplicate;
+    }
+  }
+  if (!lost.empty()) tx.exec_prepared("unclaim", Json(lost).dump());
+}
+
+// The dead letters of a commit: a status per dead letter (`status`, by ord).
+void write_dead_letters(pqxx::work& tx, const std::string& document, std::vector<WriteStatus>& status) {
+  auto r = tx.exec_prepared("dead_batch", document);
+  for (const auto& row : r)
+    status.at(row[0].as<std::size_t>()) = row[1].as<bool>() ? WriteStatus::written : WriteStatus::duplicate;
+}
+
+}  // namespace
+
+void prepare_outcome_statements(pqxx::connection& c) {
+  c.prepare("find_outcomes",
+            "SELECT event_id, outcome, reason, version, state FROM processed_events "
+            "WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))");
+  c.prepare("read_aggregates",
+            "SELECT k.ord, a.state, a.version, a.data::text, " + ts("a.updated_at") +
+                ", a.updated_by FROM jsonb_to_recordset($1::jsonb) AS k(ord int, t text, i text) "
+                "JOIN aggregates a ON a.aggregate_type = k.t AND a.aggregate_id = k.i");
+  c.prepare("apply_batch", kApplySql);
+  c.prepare("unclaim", "DELETE FROM processed_events WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))");
+  c.prepare("dead_batch", kDeadSql);
+}
+
+std::unordered_map<std::string, PriorOutcome> PgStore::find_outcomes(const std::vector<std::string>& ids) {
+  std::unordered_map<std::string, PriorOutcome> out;
+  if (ids.empty()) return out;
+  guarded([&] {
+    pqxx::nontransaction tx(data_connection());
+    auto r = tx.exec_prepared("find_outcomes", Json(ids).dump());
+    for (const auto& row : r) {
+      PriorOutcome p;
+      p.outcome = row[1].as<std::string>();
+      p.reason = opt(row[2]);
+      if (!row[3].is_null()) p.version = row[3].as<int64_t>();
+      p.state = opt(row[4]);
+      out.emplace(row[0].as<std::string>(), std::move(p));
+    }
+  });
+  return out;
+}
+
+std::vector<Snapshot> PgStore::read(const std::vector<AggregateRef>& refs) {
+  std::vector<Snapshot> out(refs.size());
+  if (refs.empty()) return out;
+  Json keys = Json::array();
+  for (std::size_t i = 0; i < refs.size(); ++i)
+    keys.push_back({{"ord", i}, {"t", refs[i].type}, {"i", refs[i].id}});
+  guarded([&] {
+    pqxx::nontransaction tx(data_connection());
+    auto r = tx.exec_prepared("read_aggregates", keys.dump());
+    for (const auto& row : r) {
+      auto& s = out.at(row[0].as<std::size_t>());
+      s.exists = true;
+      s.state = row[1].as<std::string>();
+      s.version = row[2].as<int64_t>();
+      s.data = Json::parse(row[3].as<std::string>());
+      s.updated_at = row[4].as<std::string>();
+      s.updated_by = row[5].is_null() ? "" : row[5].as<std::string>();
+    }
+  });
+  return out;
+}
+
+CommitResult PgStore::commit(const std::vector<AppliedWrite>& applied, const std::vector<DeadLetterWrite>& dead) {
+  CommitResult res;
+  res.applied.assign(applied.size(), WriteStatus::duplicate);
+  res.dead.assign(dead.size(), WriteStatus::duplicate);
+  if (applied.empty() && dead.empty()) return res;
+  const auto a_text = applied.empty() ? std::string() : document_text(applied_document(applied));
+  const auto d_text = dead.empty() ? std::string() : document_text(dead_document(dead));
+  guarded([&] {
+    pqxx::work tx(data_connection());
+    if (!applied.empty()) apply_writes(tx, applied, a_text, res.applied);
+    if (!dead.empty()) write_dead_letters(tx, d_text, res.dead);
+    tx.commit();
+  });
+  return res;
+}
+
+}  // namespace lockstep::postgres
