@@ -54,6 +54,7 @@ LOCKSTEP_DEPS=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libsqlite3-dev sqlite3
   libgtest-dev googletest libgmock-dev
   postgresql postgresql-client procps python3 curl
+  python3-jsonschema # tests/event: docs/event.schema.json checked against the parser
   iproute2 socat # lockstep-chaos: network namespaces and the forwarders of its partitions
 )
 
