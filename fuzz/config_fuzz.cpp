@@ -1,4 +1,4 @@
-// libFuzzer target for lockstep::parse_config (contract §7).
+// libFuzzer target for lockstep::parse_config (docs/cli.md).
 //
 // The whole input is the YAML text. A bad document must throw lockstep::ConfigError
 // (whose message starts with "config: "); any other exception, a crash, UB or a

@@ -1,4 +1,4 @@
-// libFuzzer target for lockstep::parse_event (contract §2).
+// libFuzzer target for lockstep::parse_event (docs/event.md).
 //
 // Input layout: the first byte selects the Kafka key and the limits, the rest
 // is the message value.

@@ -1,4 +1,4 @@
--- Lockstep schema v1 (contract §6).
+-- Lockstep schema v1 (docs/database.md).
 CREATE TABLE aggregates (
   aggregate_type text        NOT NULL,
   aggregate_id   text        NOT NULL,

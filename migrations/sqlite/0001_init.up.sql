@@ -1,4 +1,4 @@
--- Lockstep schema v1 (contract §6), SQLite dialect of migrations/0001_init.up.sql
+-- Lockstep schema v1 (docs/database.md), SQLite dialect of migrations/0001_init.up.sql
 -- for the embedded store. Same tables, columns, keys and checks; jsonb is TEXT
 -- holding JSON (checked by json_valid), bytea is BLOB, timestamps are TEXT in one
 -- canonical UTC form, "YYYY-MM-DDTHH:MM:SS.mmmZ", so they sort as they compare.

@@ -434,7 +434,7 @@ def cmd_compose(root, compose_file, facts_file, config, allowed, required, out):
                 err(f"services.{name}.command: --config {c[i + 1] if i + 1 < len(c) else ''}: not a file the image contains")
         for k in env_of(svc):
             if k.startswith("LOCKSTEP_") and k not in allowed:
-                err(f"services.{name}.environment: {k} is not one of the contract's variables {sorted(allowed)}")
+                err(f"services.{name}.environment: {k} is not one of the documented variables {sorted(allowed)}")
     if not worker:
         err("no service runs the worker (command: [\"run\", ...])")
         done("")

@@ -1,4 +1,4 @@
-// parse_event and its helpers (contract §2).
+// parse_event and its helpers (docs/event.md).
 #include "lockstep/event.hpp"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// State machines and decide() (contract §3, §4) against the membership machine.
+// State machines and decide() (docs/machines.md, docs/event.md "Outcomes") against the membership machine.
 #include "lockstep/machine.hpp"
 
 #include <gtest/gtest.h>

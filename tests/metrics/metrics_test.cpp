@@ -1,4 +1,4 @@
-// Metrics (contract §8): families, labels, and the HTTP endpoint.
+// Metrics (docs/metrics.md): families, labels, and the HTTP endpoint.
 // GCC 12 warns (-Wtsan) that Asio's std_fenced_block uses atomic_thread_fence, which TSan
 // does not model; Asio's scheduler already orders handlers with a mutex, so silence it.
 #if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12

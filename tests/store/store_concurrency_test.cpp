@@ -1,4 +1,4 @@
-// Compare-and-set under contention (contract §4): N threads, each with its own
+// Compare-and-set under contention (docs/event.md "Outcomes"): N threads, each with its own
 // Store (one connection), race read → commit on the same few aggregates and
 // retry lost CASes with a fresh read. No lost update, no version gap or repeat,
 // exactly one audit row and one outcome per written increment. Runs against

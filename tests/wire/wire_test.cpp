@@ -49,7 +49,7 @@ std::string parse_error(const Message& m) {
   return std::get<std::string>(r);
 }
 
-// The format is the contract (§5): these bytes are what the worker has always published.
+// The format is the documented format (docs/operations.md "The dead-letter record"): these bytes are what the worker has always published.
 TEST(DeadLetterMessage, ExactBytesOfAConflict) {
   const auto m = dead_letter_message(conflict_letter(), "transitions.dlq");
   EXPECT_EQ(m.topic, "transitions.dlq");
@@ -259,7 +259,7 @@ void expect_same(const OutcomeMessage& got, const OutcomeMessage& want) {
   EXPECT_EQ(got.first->state, want.first->state);
 }
 
-// The format is the contract (§4): these bytes are what the worker has always published.
+// The format is the documented format (docs/event.md "Outcomes"): these bytes are what the worker has always published.
 TEST(OutcomeMessage, ExactBytes) {
   const auto m = outcome_message(applied(), std::string("membership:m-1"), "transitions.outcomes");
   EXPECT_EQ(m.topic, "transitions.outcomes");

@@ -338,7 +338,7 @@ TEST_F(WorkerTest, BadInputIsDeadLetteredAndWorkerKeepsGoing) {
   EXPECT_TRUE(test::invariant_violations(db, cfg.machines).empty());
 }
 
-// Outcome topic (contract §1, §4): one message per consumed event, matching the
+// Outcome topic (docs/event.md, docs/event.md "Outcomes"): one message per consumed event, matching the
 // durable outcome, also while the broker refuses produce requests for a while;
 // a re-sent event gets a "duplicate" message carrying the first outcome; an
 // event's offset is committed only after its outcome message was delivered.

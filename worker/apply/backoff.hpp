@@ -1,4 +1,4 @@
-// Exponential backoff with jitter (contract §4: retry.base_delay_ms, retry.max_delay_ms).
+// Exponential backoff with jitter (docs/event.md "Outcomes": retry.base_delay_ms, retry.max_delay_ms).
 #pragma once
 
 #include <chrono>

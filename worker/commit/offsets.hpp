@@ -1,4 +1,4 @@
-// Completed-offset tracking per partition (contract §4 "Offsets").
+// Completed-offset tracking per partition (docs/event.md "Outcomes" "Offsets").
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// What the worker publishes: the dead-letter relay (contract §5) and outcome
+// What the worker publishes: the dead-letter relay (docs/operations.md "The dead-letter record") and outcome
 // messages (§4), in the formats of lockstep_wire.
 #include "outcome/messages.hpp"
 

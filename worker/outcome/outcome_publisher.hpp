@@ -1,4 +1,4 @@
-// One outcome message per event (contract §1): the event counts as done, and
+// One outcome message per event (docs/event.md): the event counts as done, and
 // its offset may be committed, only once the broker has the message. When the
 // publish fails the event goes round again; its outcome is durable by now, so
 // it comes back as a duplicate whose message carries that first outcome.

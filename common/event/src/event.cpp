@@ -1,4 +1,4 @@
-// Event parsing and validation (contract §2).
+// Event parsing and validation (docs/event.md).
 //
 // Strictness beyond the field table, chosen so that nothing accepted here can later
 // fail in PostgreSQL or be read differently by another JSON parser:

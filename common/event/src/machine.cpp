@@ -1,4 +1,4 @@
-// State machines (contract §3) and the pure decision for one event (contract §4).
+// State machines (docs/machines.md) and the pure decision for one event (docs/event.md "Outcomes").
 #include "lockstep/machine.hpp"
 
 #include <string>

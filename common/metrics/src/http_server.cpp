@@ -1,4 +1,4 @@
-// MetricsServer (contract §8): /metrics, /healthz, /readyz over HTTP/1.1 with Boost.Beast,
+// MetricsServer (docs/metrics.md): /metrics, /healthz, /readyz over HTTP/1.1 with Boost.Beast,
 // served by one io_context on its own thread. The listener shares the process's file
 // descriptors with libpq and librdkafka, so it is bounded (MetricsServerLimits): at most
 // max_connections sockets at once (one arriving at the cap is accepted and closed at once,

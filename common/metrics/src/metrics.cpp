@@ -1,4 +1,4 @@
-// Metrics (contract §8): every Prometheus family, pre-created label sets, text exposition.
+// Metrics (docs/metrics.md): every Prometheus family, pre-created label sets, text exposition.
 #include "lockstep/metrics.hpp"
 
 #include <map>
@@ -21,7 +21,7 @@ struct FamilySpec {
   prometheus::MetricType type;
 };
 
-// Every family of contract §8 (and lockstep_ready), in exposition order.
+// Every family of docs/metrics.md (and lockstep_ready), in exposition order.
 constexpr FamilySpec kConsumed{"lockstep_events_consumed_total", "Events read from the input topics, by topic.",
                                prometheus::MetricType::Counter};
 constexpr FamilySpec kEvents{"lockstep_events_total",

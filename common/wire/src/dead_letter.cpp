@@ -1,4 +1,4 @@
-// The dead-letter message (contract §5): written by the worker's relay, read by
+// The dead-letter message (docs/operations.md "The dead-letter record"): written by the worker's relay, read by
 // `lockstep dlq drain` and the invariant checker.
 #include "lockstep/wire.hpp"
 

@@ -1,4 +1,4 @@
-// The outcome message (contract §4): written by the worker for every event, read
+// The outcome message (docs/event.md "Outcomes"): written by the worker for every event, read
 // by `lockstep emit --wait` (the asynchronous "409").
 #include "lockstep/wire.hpp"
 

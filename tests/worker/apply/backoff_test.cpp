@@ -1,4 +1,4 @@
-// Backoff: exponential with "equal jitter" (contract §4 retry.base_delay_ms / max_delay_ms).
+// Backoff: exponential with "equal jitter" (docs/event.md "Outcomes" retry.base_delay_ms / max_delay_ms).
 #include "apply/backoff.hpp"
 
 #include <gtest/gtest.h>

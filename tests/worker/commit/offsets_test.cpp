@@ -1,4 +1,4 @@
-// PartitionOffsets: the committable position of one partition (contract §4 "Offsets").
+// PartitionOffsets: the committable position of one partition (docs/event.md "Outcomes" "Offsets").
 #include "commit/offsets.hpp"
 
 #include <gtest/gtest.h>

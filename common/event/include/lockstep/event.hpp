@@ -1,4 +1,4 @@
-// Event model (contract §2): parsing and validation of one raw Kafka message.
+// Event model (docs/event.md): parsing and validation of one raw Kafka message.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,7 @@ struct SourceRef {
   int64_t timestamp_ms = -1;  // broker/producer timestamp, -1 when unknown
 };
 
-// A validated event (contract §2). Unknown fields are dropped from the typed view
+// A validated event (docs/event.md). Unknown fields are dropped from the typed view
 // but `raw_json` keeps the original text for the audit and dead letters.
 struct Event {
   std::string event_id;

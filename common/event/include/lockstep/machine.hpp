@@ -1,4 +1,4 @@
-// State machines (contract §3) and the pure decision of one transition.
+// State machines (docs/machines.md) and the pure decision of one transition.
 #pragma once
 
 #include <map>
@@ -55,7 +55,7 @@ struct Reject {
 
 using Decision = std::variant<Apply, Reject>;
 
-// Pure decision for one event against a fresh snapshot (contract §4 order:
+// Pure decision for one event against a fresh snapshot (docs/event.md "Outcomes" order:
 // unknown_transition, version_conflict, invalid_transition, then apply with
 // RFC 7396 merge patch of payload onto data).
 Decision decide(const MachineSet& machines, const Event& e, const Snapshot& s);

@@ -1,4 +1,4 @@
-// Metrics (contract §8): the Prometheus families and the HTTP endpoint.
+// Metrics (docs/metrics.md): the Prometheus families and the HTTP endpoint.
 #pragma once
 
 #include <atomic>

@@ -9,7 +9,7 @@ namespace lockstep::dlq {
 
 namespace {
 
-constexpr std::size_t kMaxEventIdChars = 128;  // contract §2
+constexpr std::size_t kMaxEventIdChars = 128;  // docs/event.md
 
 bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 

@@ -1,5 +1,5 @@
 // The messages the worker publishes, written and read in one place: dead letters
-// (contract §5) on the dead-letter topic and outcomes (contract §4) on the
+// (docs/operations.md "The dead-letter record") on the dead-letter topic and outcomes (docs/event.md "Outcomes") on the
 // outcome topic. The worker writes them; `lockstep dlq drain`, `lockstep emit
 // --wait` and the invariant checker read them back.
 #pragma once
@@ -22,7 +22,7 @@ namespace lockstep::wire {
 // Names of the headers Lockstep adds to a message.
 namespace header {
 inline constexpr const char* prefix = "lockstep.";  // every name below starts with it
-// On every dead-letter message (contract §5).
+// On every dead-letter message (docs/operations.md "The dead-letter record").
 inline constexpr const char* reason = "lockstep.reason";
 inline constexpr const char* event_id = "lockstep.event_id";
 inline constexpr const char* source_topic = "lockstep.source.topic";
@@ -53,7 +53,7 @@ inline constexpr std::size_t kDefaultMaxMessageBytes = 1000000;
 // The message.max.bytes of these librdkafka properties.
 std::size_t max_message_bytes(const KafkaProps& props);
 
-// ---- Dead letters (contract §5) ----
+// ---- Dead letters (docs/operations.md "The dead-letter record") ----
 
 // Builds the dead-letter topic message of a stored dead letter: the record's key,
 // the event's own headers followed by header::dead_letter, and the JSON body.
@@ -83,7 +83,7 @@ struct DeadLetterMessage {
 // must be there.
 std::variant<DeadLetterMessage, std::string> parse_dead_letter(const Message& m);
 
-// ---- Outcomes (contract §4) ----
+// ---- Outcomes (docs/event.md "Outcomes") ----
 
 struct OutcomeMessage {
   std::string event_id;

@@ -1,4 +1,4 @@
-// The store (contract §6): aggregates, audit, outcomes and dead letters, by role.
+// The store (docs/database.md): aggregates, audit, outcomes and dead letters, by role.
 // Each caller takes the narrowest role it uses, and a test that changes one
 // behaviour implements one small interface:
 //   OutcomeStore     the hot path: prior outcomes, reads, the batch commit (engine)

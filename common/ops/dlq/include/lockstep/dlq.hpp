@@ -1,4 +1,4 @@
-// Dead-letter operations (contract §7, `lockstep dlq`): what a replay publishes,
+// Dead-letter operations (docs/cli.md, `lockstep dlq`): what a replay publishes,
 // how a dead-letter topic message is read back into a row (drain), and the time
 // filters operators type. Pure functions; the command wires them to a Store and
 // a Producer.
@@ -41,7 +41,7 @@ std::optional<std::string> replay_refusal(const DeadLetterRecord& d, VersionMode
 OutMessage replay_message(const DeadLetterRecord& d, VersionMode mode, const Snapshot& current,
                           const std::string& topic, const std::string& by);
 
-// A dead-letter topic message (contract §5) as a row to import, or why it is not one.
+// A dead-letter topic message (docs/operations.md "The dead-letter record") as a row to import, or why it is not one.
 std::variant<DeadLetterRecord, std::string> parse_dead_letter_message(const Message& m);
 
 // An operator's time: RFC 3339 (`2026-11-23T10:00:00Z`, `...+01:00`, fractions

@@ -1,4 +1,4 @@
-// What operators do with dead letters (contract §7, `lockstep dlq`): list and
+// What operators do with dead letters (docs/cli.md, `lockstep dlq`): list and
 // show them, close them (replayed or discarded), and import a dead-letter
 // topic's messages.
 #pragma once

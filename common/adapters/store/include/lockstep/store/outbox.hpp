@@ -1,4 +1,4 @@
-// The dead_letters outbox (contract §4, §5): the relay that publishes what the
+// The dead_letters outbox (docs/event.md "Outcomes", docs/operations.md "The dead-letter record"): the relay that publishes what the
 // hot path recorded, and marks it published.
 #pragma once
 

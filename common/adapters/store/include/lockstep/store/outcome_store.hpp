@@ -1,4 +1,4 @@
-// The store's hot path (contract §4, §6): the outcomes already recorded, the
+// The store's hot path (docs/event.md "Outcomes", docs/database.md): the outcomes already recorded, the
 // aggregates as they are, and one transaction per batch of decided events.
 // What the engine needs, and all it needs.
 #pragma once

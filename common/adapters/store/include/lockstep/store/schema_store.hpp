@@ -1,4 +1,4 @@
-// The schema (contract §6): the numbered migrations of migrations/, applied and
+// The schema (docs/database.md): the numbered migrations of migrations/, applied and
 // reverted by `lockstep migrate`.
 #pragma once
 
