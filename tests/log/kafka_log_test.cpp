@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 constexpr const char* kNowhere = "127.0.0.1:1";
 
 // Installs an `rdkafka` logger (and a default logger) writing to a capture;
-// restores spdlog's defaults afterwards.
+// back to the default loggers on stderr afterwards.
 class KafkaLog : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -33,10 +33,7 @@ class KafkaLog : public ::testing::Test {
       return std::nullopt;
     }, sink);
   }
-  void TearDown() override {
-    spdlog::drop(kRdkafkaLoggerName);
-    spdlog::set_default_logger(nullptr);
-  }
+  void TearDown() override { logging::setup(nullptr); }  // back to stderr, as a process starts
 
   // The first record of `logger` whose message has `handle` (a prefix such as
   // "rdkafka#producer-") then " <facility>: ", waiting up to 20 s.
