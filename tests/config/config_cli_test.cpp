@@ -81,6 +81,26 @@ TEST(ConfigCli, ShowNamesTheSourceOfEachValueAndMasksSecrets) {
   for (const auto& k : config_keys()) EXPECT_FALSE(line_of(std::string(k.name)).empty()) << k.name;
 }
 
+// The smallest useful file: where Kafka and the database are. The machines
+// are the built-in ones, and `config show` says so.
+TEST(ConfigCli, AFileWithOnlyKafkaAndDatabaseLoads) {
+  TempFile file("kafka:\n  brokers: kafka:9092\ndatabase:\n  url: postgresql://db/lockstep\n");
+  const CliRun r = run({"config", "show", "--config", file.path},
+                       {{"LOCKSTEP_DATABASE_URL", ""}, {"LOCKSTEP_KAFKA_BROKERS", ""}});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto at = r.out.find("\nmachines ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const std::string line = r.out.substr(at + 1, r.out.find('\n', at + 1) - at - 1);
+  EXPECT_NE(line.find("membership"), std::string::npos) << line;
+  EXPECT_NE(line.find("default (built-in machines)"), std::string::npos) << line;
+
+  TempFile empty("kafka:\n  brokers: kafka:9092\nmachines: {}\n");
+  const CliRun bad = run({"config", "show", "--config", empty.path});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("config: machines: at least one state machine must be defined"), std::string::npos)
+      << bad.err;
+}
+
 TEST(ConfigCli, ShowOfABadConfigExitsTwoNamingTheKey) {
   TempFile file(shipped_with("max_attempts: 5", "max_attempts: lots"));
   const CliRun r = run({"config", "show", "--config", file.path});

@@ -1,6 +1,6 @@
 // The key table (lockstep/config_keys.hpp) against everything that must agree
-// with it: the parser's ranges, the shipped config/lockstep.yaml, README.md's
-// key table, and `config show`'s sources and masking.
+// with it: the parser's ranges, the shipped config/lockstep.yaml, the key
+// table of docs/configuration.md, and `config show`'s sources and masking.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -162,20 +162,21 @@ TEST(ConfigKeys, ShippedFileListsEveryKeyWithItsDefault) {
   for (auto it = root.begin(); it != root.end(); ++it) EXPECT_EQ(sections.count(it->first.Scalar()), 1u);
 }
 
-// README.md's key table is the generated one: `lockstep config keys --markdown`
-// prints it; paste it between the markers when the table changes.
-TEST(ConfigKeys, ReadmeTableIsTheGeneratedOne) {
-  const std::string readme = read_all(test::source_dir() + "/README.md");
+// docs/configuration.md's key table is the generated one: scripts/gen-docs
+// writes `lockstep config keys --markdown` between the markers.
+TEST(ConfigKeys, DocsTableIsTheGeneratedOne) {
+  const std::string doc = read_all(test::source_dir() + "/docs/configuration.md");
   const std::string begin = "<!-- config-keys:begin";
   const std::string end = "<!-- config-keys:end -->";
-  const auto b = readme.find(begin);
-  const auto e = readme.find(end);
-  ASSERT_NE(b, std::string::npos);
-  ASSERT_NE(e, std::string::npos);
-  const auto first = readme.find('\n', b) + 1;
+  const auto b = doc.find(begin);
+  const auto e = doc.find(end);
+  ASSERT_NE(b, std::string::npos) << "docs/configuration.md has no " << begin << " marker";
+  ASSERT_NE(e, std::string::npos) << "docs/configuration.md has no " << end << " marker";
+  EXPECT_EQ(doc.find(begin, b + 1), std::string::npos) << "two begin markers";
+  const auto first = doc.find('\n', b) + 1;
   ASSERT_LE(first, e);
-  EXPECT_EQ(readme.substr(first, e - first), config_keys_markdown())
-      << "README.md's configuration key table differs from `lockstep config keys --markdown`";
+  EXPECT_EQ(doc.substr(first, e - first), config_keys_markdown())
+      << "docs/configuration.md's key table differs from `lockstep config keys --markdown`: run scripts/gen-docs";
 }
 
 TEST(ConfigShow, SourcesAndMasking) {
@@ -215,6 +216,29 @@ TEST(ConfigShow, SourcesAndMasking) {
 
   const TracedConfig builtin = load_config_traced(test::source_dir() + "/config/lockstep.yaml", kNoEnv);
   EXPECT_EQ(to_string(builtin.sources.at("machines")), "file " + test::source_dir() + "/config/lockstep.yaml");
+}
+
+// A file without `machines`: the built-in machines, and `config show` says so.
+TEST(ConfigShow, MachinesLeftOutAreTheBuiltInOnes) {
+  const test::TempDir dir;
+  const std::string path = dir.path + "/c.yaml";
+  std::ofstream(path) << "kafka:\n  brokers: k:9092\ndatabase:\n  url: postgresql://db/x\n";
+  const TracedConfig t = load_config_traced(path, kNoEnv);
+  EXPECT_EQ(t.config.machines.size(), builtin_machines().size());
+  EXPECT_EQ(t.config.machines.count("membership"), 1u);
+  EXPECT_EQ(to_string(t.sources.at("machines")), "default (built-in machines)");
+  EXPECT_EQ(to_string(t.sources.at("retry.max_attempts")), "default");
+  EXPECT_EQ(to_string(t.sources.at("kafka.brokers")), "file " + path);
+  const std::string shown = render_config_show(t);
+  const auto at = shown.find("\nmachines ");
+  ASSERT_NE(at, std::string::npos) << shown;
+  const std::string line = shown.substr(at + 1, shown.find('\n', at + 1) - at - 1);
+  EXPECT_NE(line.find("membership ("), std::string::npos) << line;
+  EXPECT_NE(line.find("default (built-in machines)"), std::string::npos) << line;
+  // The key table gives the built-in machines as the default.
+  EXPECT_EQ(default_text(*find_config_key("machines")), "built-in: membership (" +
+                                                            std::to_string(builtin_machines().at("membership").transitions.size()) +
+                                                            " transitions)");
 }
 
 }  // namespace

@@ -410,8 +410,36 @@ TEST(Strictness, YamlSyntaxErrorGivesPathAndLine) {
 
 // ------------------------------------------------------------ machines
 
+// Every machine, transition, `from` and `to`, as text (Machine has no ==).
+std::string machines_text(const MachineSet& machines) {
+  std::string out;
+  for (const auto& [type, m] : machines) {
+    for (const auto& [name, t] : m.transitions) {
+      out += type + "." + name + ":";
+      for (const auto& f : t.from) out += " " + f;
+      out += " -> " + t.to.value_or("(same)") + "\n";
+    }
+  }
+  return out;
+}
+
+// A document without `machines` gets the shipped ones; one that has the key
+// but nothing under it is refused, saying how to get the built-in ones.
+TEST(Machines, LeftOutMeansTheBuiltInOnes) {
+  const Config c = parse_config("kafka:\n  brokers: k:9092\ndatabase:\n  url: postgresql://db/x\n", "t.yaml");
+  EXPECT_EQ(machines_text(c.machines), machines_text(parse_config(builtin_config_text(), "<built-in>").machines));
+  EXPECT_EQ(machines_text(c.machines), machines_text(builtin_machines()));
+  ASSERT_EQ(c.machines.count("membership"), 1u);
+  EXPECT_EQ(c.machines.size(), 1u);
+  EXPECT_EQ(c.kafka.brokers, "k:9092");
+  for (const std::string empty : {"machines:\n", "machines: {}\n", "machines: ~\n"}) {
+    const ConfigError e = expect_error(empty, "machines");
+    EXPECT_NE(std::string(e.what()).find("leave `machines` out to use the built-in ones"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Machines, Errors) {
-  expect_error("retry: { max_attempts: 3 }\n", "machines");
   expect_error("machines:\n", "machines");
   expect_error("machines: {}\n", "machines");
   expect_error("machines: [a]\n", "machines");

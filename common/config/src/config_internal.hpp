@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -47,7 +48,8 @@ std::string get_string(const YAML::Node& n, const std::string& key);
 Config parse_document(const std::string& yaml_text, const std::string& source_path,
                       std::set<std::string>* present = nullptr);
 std::vector<InputTopic> parse_topics(const YAML::Node& v, const std::string& key);
-MachineSet parse_machines(const YAML::Node& n);
+// `machines`, or the built-in machines when the document has no `machines` (nullopt).
+MachineSet parse_machines(const std::optional<YAML::Node>& n);
 void check_topic_name(const std::string& topic, const std::string& key);
 
 // ---- validation (validate.cpp): the KeyChecks of the table

@@ -1,8 +1,8 @@
 // The table of configuration keys: name, type, range, one line of documentation,
 // secrecy, and the environment variable or flag that overrides it. The defaults
 // are those of the Config struct (config.hpp); tests check that the shipped
-// config/lockstep.yaml lists every key with its default, and that README.md's
-// key table is the one `lockstep config keys --markdown` prints.
+// config/lockstep.yaml lists every key with its default, and that the key
+// table of docs/configuration.md is the one `lockstep config keys --markdown` prints.
 #include "config_internal.hpp"
 
 namespace lockstep {
@@ -100,7 +100,8 @@ constexpr ConfigKey kKeys[] = {
        return *o.naive ? "true" : "false";
      }},
     {.name = "machines", .type = KeyType::machines, .range = "at least one; type `[a-z][a-z0-9_]{0,63}`",
-     .doc = "State machines per aggregate type: transitions with `from` and optional `to`.",
+     .doc = "State machines per aggregate type: transitions with `from` and optional `to`. Left out: the built-in "
+            "machines (those of the shipped file); present but empty: an error.",
      .field = LOCKSTEP_FIELD(machines), .check = check_machines},
 };
 

@@ -80,7 +80,7 @@ void parse_value(const ConfigKey& k, const YAML::Node& v, const std::string& key
 struct Walk {
   Config& c;
   std::set<std::string>* present;
-  YAML::Node machines;  // parsed after everything else
+  std::optional<YAML::Node> machines;  // parsed after everything else; nullopt: not in the document
 };
 
 void parse_section(const YAML::Node& n, const std::string& prefix, Walk& w) {
@@ -129,7 +129,7 @@ Config parse_document(const std::string& yaml_text, const std::string& source_pa
   const YAML::Node root = load_yaml(yaml_text, source_path);
   Config c;
   c.source_path = source_path;
-  Walk w{c, present, YAML::Node()};
+  Walk w{c, present, std::nullopt};
   parse_section(root, "", w);
   c.machines = parse_machines(w.machines);
   return c;

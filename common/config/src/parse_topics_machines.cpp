@@ -6,6 +6,11 @@
 namespace lockstep::config_detail {
 namespace {
 
+// An explicit `machines:` with nothing under it is refused rather than read as
+// "the built-in ones": it looks like a definition that went missing.
+constexpr const char* kNoMachines =
+    "at least one state machine must be defined (leave `machines` out to use the built-in ones)";
+
 std::string default_source(const std::string& topic) {
   const auto dot = topic.rfind('.');
   return dot == std::string::npos ? topic : topic.substr(dot + 1);
@@ -138,8 +143,10 @@ std::vector<InputTopic> parse_topics(const YAML::Node& v, const std::string& key
   return topics;
 }
 
-MachineSet parse_machines(const YAML::Node& n) {
-  if (!n.IsDefined() || n.IsNull()) fail("machines", "at least one state machine must be defined");
+MachineSet parse_machines(const std::optional<YAML::Node>& node) {
+  if (!node) return builtin_machines();  // left out: the shipped ones
+  const YAML::Node& n = *node;
+  if (n.IsNull()) fail("machines", kNoMachines);
   MachineSet machines;
   for (const auto& [type, mv] : entries(n, "machines")) {
     const std::string mkey = "machines." + type;
@@ -148,7 +155,7 @@ MachineSet parse_machines(const YAML::Node& n) {
     }
     machines.emplace(type, parse_machine(mv, mkey));
   }
-  if (machines.empty()) fail("machines", "at least one state machine must be defined");
+  if (machines.empty()) fail("machines", kNoMachines);
   return machines;
 }
 

@@ -1,4 +1,4 @@
-// Printing the key table (`lockstep config keys`, the README's table) and the
+// Printing the key table (`lockstep config keys`, the table of docs/configuration.md) and the
 // effective configuration (`lockstep config show`), secrets masked.
 #include <algorithm>
 #include <array>
@@ -86,7 +86,10 @@ std::string value_text(const ConfigKey& k, const Config& c) {
   return "?";
 }
 
-std::string default_text(const ConfigKey& k) { return value_text(k, Config{}); }
+std::string default_text(const ConfigKey& k) {
+  if (k.type == KeyType::machines) return "built-in: " + machines_text(builtin_machines());
+  return value_text(k, Config{});
+}
 
 std::string config_keys_markdown() {
   std::ostringstream out;
@@ -119,7 +122,7 @@ std::string config_keys_text() {
 
 std::string to_string(const ValueSource& s) {
   switch (s.kind) {
-    case ValueSource::Kind::default_value: return "default";
+    case ValueSource::Kind::default_value: return s.detail.empty() ? "default" : "default (" + s.detail + ")";
     case ValueSource::Kind::file: return "file " + s.detail;
     case ValueSource::Kind::environment: return "environment " + s.detail;
     case ValueSource::Kind::flag: return "flag " + s.detail;

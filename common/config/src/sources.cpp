@@ -193,6 +193,11 @@ Config parse_config(const std::string& yaml_text, const std::string& source_path
   return c;
 }
 
+const MachineSet& builtin_machines() {
+  static const MachineSet machines = parse_document(builtin_config_text(), "<built-in>").machines;
+  return machines;
+}
+
 EnvLookup process_env() {
   return [](const char* name) -> std::optional<std::string> {
     const char* v = std::getenv(name);
@@ -213,7 +218,7 @@ TracedConfig load_config_traced(const std::optional<std::string>& path, const En
       const std::string refs = k.secret_refs ? references_in(k, t.config) : "";
       t.sources[key] = {ValueSource::Kind::file, doc.source + refs};
     } else {
-      t.sources[key] = {ValueSource::Kind::default_value, ""};
+      t.sources[key] = {ValueSource::Kind::default_value, k.type == KeyType::machines ? "built-in machines" : ""};
     }
   }
   expand_secrets(t.config, env);

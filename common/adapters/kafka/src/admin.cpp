@@ -99,12 +99,13 @@ std::vector<KafkaFailure> topic_errors(rd_kafka_event_t* ev, const Result* (*as_
 }  // namespace
 
 struct Admin::Impl : public RdKafka::EventCb {
+  HandleLog log{"rdkafka#producer"};  // first: outlives the handle
   std::unique_ptr<RdKafka::Producer> handle;  // owns the rd_kafka_t the C API works on
   rd_kafka_t* rk() const { return handle->c_ptr(); }
   // librdkafka's own log lines go to the process's log, not raw to stderr;
   // its errors (a broker down) show as the calls' exceptions.
   void event_cb(RdKafka::Event& e) override {
-    if (e.type() == RdKafka::Event::EVENT_LOG) spdlog::debug("kafka: {} {}", e.fac(), e.str());
+    if (e.type() == RdKafka::Event::EVENT_LOG) log.log(e);
   }
 };
 
@@ -113,7 +114,9 @@ Admin::Admin(const std::string& brokers, const KafkaProps& props) : impl_(std::m
   std::string err;
   if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK)
     throw KafkaError("event_cb: " + err);
+  impl_->log.creating();
   impl_->handle.reset(RdKafka::Producer::create(conf.get(), err));
+  impl_->log.named(impl_->handle ? std::optional(impl_->handle->name()) : std::nullopt);
   if (!impl_->handle) throw KafkaError("admin client: " + err);
 }
 

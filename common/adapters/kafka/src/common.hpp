@@ -4,9 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <memory>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <string>
 
 #include "lockstep/kafka.hpp"
+#include "lockstep/kafka_log.hpp"
 
 namespace lockstep::kafka_detail {
 
@@ -35,6 +40,7 @@ inline std::unique_ptr<RdKafka::Conf> make_conf(const std::string& brokers, cons
     if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
       throw KafkaError("kafka.properties." + k + ": " + err);
   };
+  route_rdkafka_logs(conf->c_ptr_global());  // handles without an EventCb (with one: HandleLog)
   set("bootstrap.servers", brokers);
   for (const auto& [k, v] : props) set(k, v);
   return conf;
@@ -51,15 +57,29 @@ inline void force(RdKafka::Conf& conf, const std::string& k, const std::string& 
   if (conf.set(k, v, err) != RdKafka::Conf::CONF_OK) throw KafkaError(k + ": " + err);
 }
 
-// One librdkafka log line (an EVENT_LOG event; `who` says which client) at
-// the spdlog level of its syslog severity: emergency..error as error,
-// warning as warn, notice and info as info, debug as debug.
-inline void log_event(const char* who, RdKafka::Event& e) {
-  const auto level = e.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR     ? spdlog::level::err
-                     : e.severity() == RdKafka::Event::EVENT_SEVERITY_WARNING ? spdlog::level::warn
-                     : e.severity() == RdKafka::Event::EVENT_SEVERITY_DEBUG   ? spdlog::level::debug
-                                                                              : spdlog::level::info;
-  spdlog::log(level, "{}: {} {}", who, e.fac(), e.str());
-}
+// The log lines of a C++ API handle, which arrive as EVENT_LOG events of its
+// EventCb (librdkafka's C++ API installs its own log callback for those):
+// sent on as `<handle name> <facility>: <text>` (see lockstep/kafka_log.hpp).
+// The event does not say which handle logged, and the name (rdkafka#producer-3)
+// is known only once create() has returned, while the handle's threads log
+// from the start: so a line logged between creating() and named() waits
+// (briefly, and never on the creating thread itself) for the name. Declare it
+// before the handle it names, so that it outlives the handle's threads.
+class HandleLog {
+ public:
+  explicit HandleLog(std::string fallback) : name_(std::move(fallback)) {}
+  // On the thread about to create the handle.
+  void creating();
+  // Once the handle exists (or failed: then the fallback stays).
+  void named(std::optional<std::string> name);
+  void log(RdKafka::Event& e);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable known_cv_;
+  bool known_ = true;
+  std::thread::id creator_;
+  std::string name_;
+};
 
 }  // namespace lockstep::kafka_detail

@@ -29,7 +29,9 @@ Consumer::Consumer(const std::string& brokers, const std::string& group_id, cons
     throw KafkaError("rebalance_cb: " + err);
   if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK)
     throw KafkaError("event_cb: " + err);
+  impl_->log.creating();
   impl_->consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  impl_->log.named(impl_->consumer ? std::optional(impl_->consumer->name()) : std::nullopt);
   if (!impl_->consumer) throw KafkaError("cannot create consumer: " + err);
 }
 

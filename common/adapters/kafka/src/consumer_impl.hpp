@@ -13,6 +13,7 @@
 namespace lockstep {
 
 struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
+  kafka_detail::HandleLog log{"rdkafka#consumer"};  // first: outlives the handle
   Consumer* self = nullptr;
   Hooks hooks;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;

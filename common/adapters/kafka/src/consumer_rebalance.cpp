@@ -63,7 +63,7 @@ void Consumer::Impl::event_cb(RdKafka::Event& e) {
       break;
     }
     case RdKafka::Event::EVENT_LOG:
-      log_event("kafka consumer", e);
+      log.log(e);
       break;
     default:
       break;

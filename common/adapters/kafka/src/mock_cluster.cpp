@@ -2,6 +2,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "lockstep/kafka.hpp"
+#include "lockstep/kafka_log.hpp"
 
 namespace lockstep {
 
@@ -18,6 +19,7 @@ MockCluster::MockCluster(int brokers) : impl_(std::make_unique<Impl>()) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+  route_rdkafka_logs(conf);
   impl_->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (!impl_->rk) {
     rd_kafka_conf_destroy(conf);

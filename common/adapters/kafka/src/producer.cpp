@@ -57,6 +57,7 @@ class DrCb : public RdKafka::DeliveryReportCb {
 // after a crash). Readers use the current handle under a shared lock; the
 // swap takes it exclusively and only for the pointer exchange.
 struct Producer::Impl : public RdKafka::EventCb {
+  HandleLog log{"rdkafka#producer"};  // first: outlives the handles
   DrCb dr;
   std::unique_ptr<RdKafka::Conf> conf;  // to build a replacement
   std::shared_mutex mu;
@@ -76,7 +77,7 @@ struct Producer::Impl : public RdKafka::EventCb {
           spdlog::warn("kafka producer: {}: {}", RdKafka::err2str(e.err()), e.str());
         break;
       case RdKafka::Event::EVENT_LOG:
-        log_event("kafka producer", e);
+        log.log(e);
         break;
       default:
         break;
@@ -93,7 +94,9 @@ struct Producer::Impl : public RdKafka::EventCb {
       std::unique_lock lk(mu);
       if (producer->fatal_error(why) == RdKafka::ERR_NO_ERROR) return;  // another thread did it
       std::string err;
+      log.creating();
       std::unique_ptr<RdKafka::Producer> fresh(RdKafka::Producer::create(conf.get(), err));
+      log.named(fresh ? std::optional(fresh->name()) : std::nullopt);
       if (!fresh) {
         spdlog::error("kafka producer: cannot replace the failed producer (tried again on the next send): {}", err);
         return;
@@ -120,7 +123,9 @@ Producer::Producer(const std::string& brokers, const KafkaProps& props) : impl_(
     throw KafkaError("dr_cb: " + err);
   if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(impl_.get()), err) != RdKafka::Conf::CONF_OK)
     throw KafkaError("event_cb: " + err);
+  impl_->log.creating();
   impl_->producer.reset(RdKafka::Producer::create(conf.get(), err));
+  impl_->log.named(impl_->producer ? std::optional(impl_->producer->name()) : std::nullopt);
   if (!impl_->producer) throw KafkaError("cannot create producer: " + err);
   impl_->conf = std::move(conf);
 }

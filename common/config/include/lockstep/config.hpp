@@ -114,6 +114,8 @@ Config load_config(const std::optional<std::string>& path, const EnvLookup& env,
 
 // The shipped default config text (config/lockstep.yaml embedded at build time).
 const std::string& builtin_config_text();
+// Its machines: what a configuration without `machines` gets.
+const MachineSet& builtin_machines();
 
 // Kafka's rule for topic names: 1-249 characters of [a-zA-Z0-9._-], not "." or "..".
 bool is_valid_topic_name(std::string_view topic);

@@ -1,6 +1,6 @@
 // The configuration keys, declared once. Parsing, validation, the defaults
 // shown, the environment and flag overrides, `lockstep config keys` (the
-// README's key table) and `lockstep config show` all read this one table.
+// key table of docs/configuration.md) and `lockstep config show` all read this one table.
 #pragma once
 
 #include <cstddef>
@@ -71,7 +71,7 @@ std::string range_text(const ConfigKey& k);
 std::string value_text(const ConfigKey& k, const Config& c);
 std::string default_text(const ConfigKey& k);
 
-// The key table: a Markdown table (the README's) or plain text lines.
+// The key table: a Markdown table (docs/configuration.md's) or plain text lines.
 std::string config_keys_markdown();
 std::string config_keys_text();
 
@@ -79,7 +79,7 @@ std::string config_keys_text();
 struct ValueSource {
   enum class Kind { default_value, file, environment, flag };
   Kind kind = Kind::default_value;
-  std::string detail;  // the file, variable or flag
+  std::string detail;  // the file, variable or flag; for a default, what it is ("built-in machines")
 };
 std::string to_string(const ValueSource& s);
 
