@@ -78,7 +78,6 @@ std::string version_text() {
 
 std::unique_ptr<CLI::App> make_app(Action& action) {
   auto app = std::make_unique<CLI::App>("Lockstep: a Kafka to PostgreSQL compare-and-set worker", "lockstep");
-  app->footer(kFooter);
   app->set_version_flag("-V,--version", [] { return version_text(); }, "print the version and the schema it needs");
   add_run(*app, action);
   add_migrate(*app, action);
@@ -98,6 +97,7 @@ std::unique_ptr<CLI::App> make_app(Action& action) {
   });
   auto* help = app->add_subcommand("help", "print the help of a command: help [COMMAND [SUB]]");
   help->allow_extras();
+  app->footer(kFooter);  // after the subcommands: they would inherit it
   return app;
 }
 
