@@ -110,7 +110,7 @@ TEST(Cli, UsageErrorsExitTwoNamingTheFlag) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"dlq", "list", "--bogus"}, "--bogus"},
       {{"run", "--nope"}, "--nope"},
-      {{"nosuch"}, "nosuch"},
+      {{"nosuch"}, "unknown command 'nosuch'"},
       {{"emit", "--topic", "t", "--timeout-ms", "abc"}, "--timeout-ms"},
       {{"topics", "check", "--timeout-ms", "0"}, "--timeout-ms"},
       {{"emit"}, "--topic"},
@@ -222,6 +222,7 @@ TEST(Cli, BashCompletionComesFromTheParser) {
   EXPECT_EQ(complete(script, "lockstep dlq list --re"), "--reason");
   EXPECT_EQ(complete(script, "lockstep emit --ou"), "--outcome-topic");
   EXPECT_EQ(complete(script, "lockstep migrate do"), "down");
+  EXPECT_EQ(complete(script, "lockstep help dl"), "dlq");
 }
 
 }  // namespace

@@ -125,6 +125,14 @@ std::optional<int> parse_command_line(CLI::App& app, const Action& action, std::
   } catch (const CLI::CallForVersion&) {
     std::cout << version_text();
     return 0;
+  } catch (const CLI::ExtrasError& e) {
+    command = command_name(app);
+    const auto extra = app.remaining();
+    if (app.get_subcommands().empty() && !extra.empty() && extra.front().rfind('-', 0) != 0)
+      std::cerr << "lockstep: unknown command '" << extra.front() << "'\n" << usage_of(app, "lockstep") << "\n";
+    else
+      std::cerr << command << ": " << e.what() << "\n" << usage_of(*deepest(app), chain_name(app)) << "\n";
+    return 2;
   } catch (const CLI::ParseError& e) {
     command = command_name(app);
     std::cerr << command << ": " << e.what() << "\n" << usage_of(*deepest(app), chain_name(app)) << "\n";

@@ -41,6 +41,9 @@ std::string join(const std::vector<std::string>& v) {
 std::string bash_completion(const CLI::App& app) {
   std::map<std::string, Node> nodes;
   walk(app, "", nodes);
+  auto& help = nodes["help"].words;  // help COMMAND: the commands
+  for (const auto& w : nodes[""].words)
+    if (w[0] != '-' && w != "help") help.push_back(w);
   std::string paths, cases, valued;
   for (const auto& [path, n] : nodes) {
     if (!path.empty()) paths += "      \"" + path + "\") path=\"$next\" ;;\n";
