@@ -40,6 +40,25 @@ TEST(CliDb, ReplayAndDiscardSayWhenThereIsNothingToDo) {
   }
 }
 
+TEST(CliDb, DiscardSaysHowManyItActsOn) {
+  TestDb db;
+  db.exec("INSERT INTO dead_letters (event_id, reason, raw) VALUES ('x1', 'malformed', '\\x7b'), "
+          "('x2', 'malformed', '\\x7b')");
+  const std::vector<std::string> discard = {"dlq", "discard", "--all", "--note", "test", "--database-url", db.url()};
+  auto dry = discard;
+  dry.push_back("--dry-run");
+  const auto would = lockstep_cli(dry);
+  EXPECT_EQ(would.code, 0) << would.err;
+  EXPECT_EQ(would.out.rfind("dry run: would discard 2 dead letter(s); nothing changed\n", 0), 0u) << would.out;
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM dead_letters WHERE status = 'open'"), "2");
+  const auto done = lockstep_cli(discard);
+  EXPECT_EQ(done.code, 0) << done.err;
+  EXPECT_NE(done.err.find("discarding 2 dead letter(s)"), std::string::npos) << done.err;
+  EXPECT_NE(done.err.find("2 discarded"), std::string::npos) << done.err;
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM dead_letters WHERE status = 'open'"), "0");
+  EXPECT_EQ(lockstep_cli(discard).out, "nothing to do: no open dead letters match\n");
+}
+
 TEST(CliDb, MigrateDownNeedsNOrYesAndSaysWhatItReverts) {
   TestDb db;
   const auto status = [&] { return lockstep_cli({"migrate", "status", "--database-url", db.url()}).out; };

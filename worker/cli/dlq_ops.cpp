@@ -222,8 +222,10 @@ int discard(DeadLetterAdmin& store, Selection& sel, const std::string& by, const
       store, sel, "discard", [](const DeadLetterRecord&) -> std::optional<std::string> { return std::nullopt; },
       skipped);
   if (targets.empty()) return nothing_to_do();
-  std::cout << (dry_run ? "dry run: would discard " : "discarding ") << targets.size() << " dead letter(s)"
-            << (dry_run ? "; nothing changed" : "") << "\n";
+  if (dry_run)
+    std::cout << "dry run: would discard " << targets.size() << " dead letter(s); nothing changed\n";
+  else
+    std::cerr << "dlq discard: discarding " << targets.size() << " dead letter(s)\n";
   std::size_t done = 0, lost = 0;
   for (const auto& t : targets) {
     if (dry_run) {
