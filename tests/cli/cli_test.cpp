@@ -189,6 +189,7 @@ TEST(Cli, LockstepConfigGivesTheConfigPath) {
   EXPECT_NE(r.out.find(path), std::string::npos) << r.out;
   const auto missing = lockstep_cli({"config", "show"}, {{"LOCKSTEP_CONFIG", path + ".missing"}});
   EXPECT_EQ(missing.code, 2) << missing.out;
+  EXPECT_NE(missing.err.find("LOCKSTEP_CONFIG"), std::string::npos) << missing.err;
   EXPECT_NE(missing.err.find(".missing"), std::string::npos) << missing.err;
   const auto flag_wins = lockstep_cli({"config", "show", "--config", path + ".missing"}, {{"LOCKSTEP_CONFIG", path}});
   EXPECT_EQ(flag_wins.code, 2) << "--config comes before LOCKSTEP_CONFIG";

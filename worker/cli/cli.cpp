@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 namespace lockstep::cli {
@@ -38,8 +39,12 @@ std::chrono::milliseconds timeout_of(const Connection& c, int fallback) {
 
 std::optional<std::string> config_path(const Connection& c) {
   if (c.config) return c.config;
-  if (const char* env = std::getenv("LOCKSTEP_CONFIG"); env && *env) return std::string(env);
-  return std::nullopt;
+  const char* env = std::getenv("LOCKSTEP_CONFIG");
+  if (!env || !*env) return std::nullopt;
+  std::error_code ec;
+  if (!std::filesystem::exists(env, ec))
+    throw ConfigError("LOCKSTEP_CONFIG", std::string("LOCKSTEP_CONFIG: cannot read ") + env + ": no such file");
+  return std::string(env);
 }
 
 namespace {
