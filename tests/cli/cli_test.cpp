@@ -160,6 +160,8 @@ TEST(Cli, TheSameConnectionFlagsOnEveryCommandThatConnects) {
       {"dlq", "list", "--database-url", no_db, "--brokers", nowhere, "--timeout-ms", "1000"},
       {"dlq", "drain", "--brokers", nowhere, "--database-url", no_db, "--timeout-ms", "1000"},
       {"migrate", "status", "--database-url", no_db, "--timeout-ms", "1000"},
+      {"topics", "check", "--brokers", nowhere, "--database-url", no_db, "--timeout-ms", "1000"},
+      {"dlq", "replay", "1", "--database-url", no_db, "--brokers", nowhere, "--timeout-ms", "1000"},
       {"verify", "--no-kafka", "--database-url", no_db, "--brokers", nowhere, "--timeout-ms", "1000"},
   };
   for (const auto& args : cmds) {
