@@ -29,7 +29,7 @@ set -euo pipefail
 BUILD_PACKAGES=(
   build-essential cmake pkg-config
   librdkafka-dev libpqxx-dev libpq-dev libboost-dev nlohmann-json3-dev
-  libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libsqlite3-dev
+  libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libsqlite3-dev libcli11-dev
 )
 
 # Runtime stage (debian:12-slim): the shared libraries build/bin/lockstep

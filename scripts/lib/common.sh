@@ -51,7 +51,7 @@ ROOT="${LOCKSTEP_ROOT:-$(cd "$LOCKSTEP_SCRIPTS_DIR/.." && pwd)}"
 LOCKSTEP_DEPS=(
   build-essential cmake pkg-config git ca-certificates
   librdkafka-dev libpqxx-dev libpq-dev libboost-dev nlohmann-json3-dev
-  libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libsqlite3-dev sqlite3
+  libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libsqlite3-dev sqlite3 libcli11-dev
   libgtest-dev googletest libgmock-dev
   postgresql postgresql-client procps python3 curl
   python3-jsonschema # tests/event: docs/event.schema.json checked against the parser

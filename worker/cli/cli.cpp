@@ -3,59 +3,75 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 namespace lockstep::cli {
 
-std::optional<std::string> Args::option(const std::string& name) {
-  for (std::size_t i = 0; i < v_.size(); ++i) {
-    if (v_[i] == name) {
-      if (i + 1 >= v_.size()) throw UsageError(name + " needs a value");
-      auto val = v_[i + 1];
-      v_.erase(v_.begin() + static_cast<long>(i), v_.begin() + static_cast<long>(i) + 2);
-      return val;
-    }
-    if (v_[i].rfind(name + "=", 0) == 0) {
-      auto val = v_[i].substr(name.size() + 1);
-      v_.erase(v_.begin() + static_cast<long>(i));
-      return val;
-    }
-  }
-  return std::nullopt;
+CLI::Option* add_string(CLI::App* app, const std::string& name, std::optional<std::string>& dst,
+                        const std::string& help) {
+  return app->add_option_function<std::string>(name, [&dst](const std::string& v) { dst = v; }, help);
 }
 
-bool Args::flag(const std::string& name) {
-  for (std::size_t i = 0; i < v_.size(); ++i) {
-    if (v_[i] == name) {
-      v_.erase(v_.begin() + static_cast<long>(i));
-      return true;
-    }
-  }
-  return false;
+void add_config_flag(CLI::App* app, Connection& c) {
+  add_string(app, "--config", c.config,
+             "configuration file (default: $LOCKSTEP_CONFIG, else config/lockstep.yaml, else built-in)")
+      ->type_name("FILE");
 }
 
-std::vector<std::string> Args::positionals() const {
-  std::vector<std::string> out;
-  for (const auto& a : v_) {
-    if (a.size() > 1 && a[0] == '-' && a != "-") throw UsageError("unknown option " + a);
-    out.push_back(a);
-  }
-  return out;
+void add_connection_flags(CLI::App* app, Connection& c) {
+  add_config_flag(app, c);
+  add_string(app, "--brokers", c.brokers, "Kafka bootstrap servers (overrides kafka.brokers)")->type_name("B");
+  add_string(app, "--database-url", c.database_url, "database URL (overrides database.url)")->type_name("URL");
 }
 
-ConfigOverrides run_flags(Args& args) {
-  ConfigOverrides o;
-  o.brokers = args.option("--brokers");
-  o.group_id = args.option("--group");
-  o.database_url = args.option("--database-url");
-  o.metrics_listen = args.option("--metrics-listen");
-  if (args.flag("--naive")) o.naive = true;
-  return o;
+void add_timeout_flag(CLI::App* app, Connection& c, int fallback, const std::string& what) {
+  app->add_option_function<int>("--timeout-ms", [&c](const int& v) { c.timeout_ms = v; },
+                                "give up after N ms " + what + " (default " + std::to_string(fallback) + ")")
+      ->type_name("N")
+      ->check(CLI::Range(1, 3600 * 1000));
 }
 
-Config load(Args& args, const ConfigOverrides& flags) {
-  auto path = args.option("--config");
-  return load_config(path, process_env(), flags);
+std::chrono::milliseconds timeout_of(const Connection& c, int fallback) {
+  return std::chrono::milliseconds(c.timeout_ms.value_or(fallback));
+}
+
+std::optional<std::string> config_path(const Connection& c) {
+  if (c.config) return c.config;
+  const char* env = std::getenv("LOCKSTEP_CONFIG");
+  if (!env || !*env) return std::nullopt;
+  std::error_code ec;
+  if (!std::filesystem::exists(env, ec))
+    throw ConfigError("LOCKSTEP_CONFIG", std::string("LOCKSTEP_CONFIG: cannot read ") + env + ": no such file");
+  return std::string(env);
+}
+
+namespace {
+
+// A PostgreSQL URL (URI or key=value) with connect_timeout=`seconds` unless it sets one.
+std::string with_connect_timeout(const std::string& url, long seconds) {
+  const bool uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+  if (url.rfind("sqlite:", 0) == 0 || url.find("connect_timeout=") != std::string::npos) return url;
+  const std::string kv = "connect_timeout=" + std::to_string(seconds);
+  if (uri) return url + (url.find('?') == std::string::npos ? "?" : "&") + kv;
+  return url + " " + kv;
+}
+
+}  // namespace
+
+Config load(const Connection& c, ConfigOverrides extra) {
+  if (c.brokers) extra.brokers = c.brokers;
+  if (c.database_url) extra.database_url = c.database_url;
+  Config cfg = load_config(config_path(c), process_env(), extra);
+  if (c.timeout_ms) cfg.database.url = with_connect_timeout(cfg.database.url, std::max(1, (*c.timeout_ms + 999) / 1000));
+  return cfg;
+}
+
+KafkaProps bounded_props(const Config& cfg, std::chrono::milliseconds timeout, bool explicit_timeout) {
+  KafkaProps props = cfg.kafka.properties;
+  if (explicit_timeout || !props.count("message.timeout.ms")) props["message.timeout.ms"] = std::to_string(timeout.count());
+  return props;
 }
 
 void install_stop_signals(std::atomic<bool>& stop) {

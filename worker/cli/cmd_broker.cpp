@@ -79,17 +79,18 @@ class Forwarder {
   std::thread thread_;
 };
 
-}  // namespace
+struct BrokerOptions {
+  Connection conn;
+  int port = 0;
+  int partitions = 4;
+};
 
-int cmd_broker(Args& args) {
+int cmd_broker(const BrokerOptions& o) {
   std::atomic<bool> stop{false};
   install_stop_signals(stop);
-  auto port_s = args.option("--port");
-  auto parts_s = args.option("--partitions");
-  Config cfg = load(args);
-  if (!args.positionals().empty()) throw UsageError("broker takes no arguments");
-  const int port = port_s ? parse_int("--port", *port_s, 1, 65535) : 0;
-  const int partitions = parts_s ? parse_int("--partitions", *parts_s, 1, 1000) : 4;
+  Config cfg = load(o.conn);
+  const int port = o.port;
+  const int partitions = o.partitions;
 
   MockCluster cluster(1);
   std::vector<std::string> topics;
@@ -115,6 +116,19 @@ int cmd_broker(Args& args) {
   while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   spdlog::info("development broker stopping");
   return 0;
+}
+
+}  // namespace
+
+void add_broker(CLI::App& app, Action& action) {
+  auto o = std::make_shared<BrokerOptions>();
+  auto* sub = app.add_subcommand("broker", "development Kafka broker (librdkafka's mock cluster) on loopback; "
+                                           "prints its bootstrap address on the first line");
+  add_config_flag(sub, o->conn);
+  sub->add_option("--port", o->port, "a fixed bootstrap port (default: any free one)")->check(CLI::Range(1, 65535));
+  sub->add_option("--partitions", o->partitions, "partitions of each configured topic (default 4)")
+      ->check(CLI::Range(1, 1000));
+  sub->callback([&action, o] { action = [o] { return cmd_broker(*o); }; });
 }
 
 }  // namespace lockstep::cli

@@ -15,28 +15,42 @@ constexpr const char* kUsage =
     "        kafka.properties values masked) and where it came from (file, environment, flag, default);\n"
     "        flags as for `lockstep run`; exit 2 when the configuration is bad\n"
     "  keys  every configuration key with its type, default, accepted values and what overrides it\n"
-    "        (--markdown: the table in README.md)";
+    "        (--markdown: the table of docs/configuration.md)";
+
+struct ConfigOptions {
+  Connection conn;
+  ConfigOverrides flags;
+  bool markdown = false;
+};
+
+int show(const ConfigOptions& o) {
+  ConfigOverrides f = o.flags;
+  if (o.conn.brokers) f.brokers = o.conn.brokers;
+  if (o.conn.database_url) f.database_url = o.conn.database_url;
+  std::cout << render_config_show(load_config_traced(config_path(o.conn), process_env(), f));
+  return 0;
+}
 
 }  // namespace
 
-int cmd_config(Args& args) {
-  if (args.flag("--help") || args.flag("-h")) {
-    std::cout << kUsage << "\n";
-    return 0;
-  }
-  const ConfigOverrides flags = run_flags(args);
-  const auto path = args.option("--config");
-  const bool markdown = args.flag("--markdown");
-  const auto pos = args.positionals();
-  if (pos.size() == 1 && pos[0] == "show" && !markdown) {
-    std::cout << render_config_show(load_config_traced(path, process_env(), flags));
-    return 0;
-  }
-  if (pos.size() == 1 && pos[0] == "keys") {
-    std::cout << (markdown ? config_keys_markdown() : config_keys_text());
-    return 0;
-  }
-  throw UsageError(kUsage);
+void add_config(CLI::App& app, Action& action) {
+  auto o = std::make_shared<ConfigOptions>();
+  auto* cmd = app.add_subcommand("config", "config show|keys: the effective configuration, or every key");
+  cmd->require_subcommand(1);
+  cmd->footer(kUsage);
+  auto* show_cmd = cmd->add_subcommand("show", "the effective configuration (secrets masked) and where each value "
+                                               "came from; takes run's flags");
+  add_connection_flags(show_cmd, o->conn);
+  add_run_flags(show_cmd, o->flags);
+  show_cmd->callback([&action, o] { action = [o] { return show(*o); }; });
+  auto* keys = cmd->add_subcommand("keys", "every configuration key with its type, default and accepted values");
+  keys->add_flag("--markdown", o->markdown, "as the Markdown table of docs/configuration.md");
+  keys->callback([&action, o] {
+    action = [o] {
+      std::cout << (o->markdown ? config_keys_markdown() : config_keys_text());
+      return 0;
+    };
+  });
 }
 
 }  // namespace lockstep::cli

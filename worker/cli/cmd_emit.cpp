@@ -9,6 +9,7 @@
 #include "lockstep/kafka.hpp"
 #include "lockstep/wire.hpp"
 #include "lockstep/event_keys.hpp"
+#include <librdkafka/rdkafkacpp.h>
 
 namespace lockstep::cli {
 namespace {
@@ -70,54 +71,38 @@ std::pair<std::size_t, std::size_t> await_outcomes(TopicTail& tail, const std::v
 }
 
 struct EmitOptions {
+  Connection conn;
   std::string topic;
   bool raw = false;  // send lines unchecked (testing bad input)
   std::optional<std::string> raw_key;
   bool wait = false;
   bool json = false;
   std::chrono::milliseconds timeout{30000};
+  std::optional<std::string> outcome_topic;
   std::string outcomes;              // the topic the worker publishes outcomes to (with --wait)
   std::optional<std::string> input;  // FILE; none or "-": standard input
   Config cfg;
   ParseLimits limits;  // as the worker parses (limits.*)
 };
 
-// The command line (and the configuration it names), checked.
-EmitOptions parse_options(Args& args) {
-  EmitOptions o;
-  auto topic = args.option("--topic");
-  o.raw = args.flag("--raw");
-  o.raw_key = args.option("--key");
-  o.wait = args.flag("--wait");
-  o.json = args.flag("--json");
-  auto outcome_topic = args.option("--outcome-topic");
-  auto timeout_arg = args.option("--timeout-ms");
-  if (timeout_arg) o.timeout = std::chrono::milliseconds(parse_int("--timeout-ms", *timeout_arg, 1, 3600000));
-  o.cfg = load(args);
-  auto pos = args.positionals();
-  if (!topic || topic->empty()) throw UsageError("--topic T is required");
-  if (pos.size() > 1)
-    throw UsageError("usage: lockstep emit --topic T [--wait [--timeout-ms N] [--outcome-topic T] [--json]] [FILE|-]");
-  if (o.raw_key && !o.raw) throw UsageError("--key goes with --raw (events are keyed by aggregate_type:aggregate_id)");
-  if (!o.wait && (o.json || outcome_topic || timeout_arg))
-    throw UsageError(std::string(o.json ? "--json" : outcome_topic ? "--outcome-topic" : "--timeout-ms") +
-                     " goes with --wait");
-  if (outcome_topic && !is_valid_topic_name(*outcome_topic))
-    throw UsageError("--outcome-topic: not a valid topic name (\"" + *outcome_topic + "\")");
-  o.outcomes = outcome_topic.value_or(o.cfg.kafka.outcome_topic);
+// The configuration the options name, and what depends on it; checked.
+void resolve(EmitOptions& o) {
+  if (o.topic.empty()) throw UsageError("--topic must not be empty");
+  o.cfg = load(o.conn);
+  if (o.conn.timeout_ms) o.timeout = std::chrono::milliseconds(*o.conn.timeout_ms);
+  if (o.outcome_topic && !is_valid_topic_name(*o.outcome_topic))
+    throw UsageError("--outcome-topic: not a valid topic name (\"" + *o.outcome_topic + "\")");
+  o.outcomes = o.outcome_topic.value_or(o.cfg.kafka.outcome_topic);
   if (o.wait && o.outcomes.empty())
     throw UsageError("--wait needs the topic the worker publishes outcomes to: set kafka.outcome_topic (for the "
                      "worker too) or pass --outcome-topic T");
-  o.topic = *topic;
-  if (!pos.empty()) o.input = pos[0];
   o.limits.max_event_bytes = o.cfg.limits.max_event_bytes;
   o.limits.max_depth = o.cfg.limits.max_depth;
-  return o;
 }
 
 // What was sent so far, updated by the delivery reports.
 struct Tally {
-  int failed = 0, delivered = 0, sent = 0;
+  int failed = 0, delivered = 0, sent = 0, timed_out = 0;
   std::vector<Sent> awaited;  // with --wait: the delivered messages
 };
 
@@ -164,6 +149,7 @@ void on_delivery(const Delivery& d, int lineno, const std::string& id, const Out
               << " partition=" << d.partition << " offset=" << d.offset << std::endl;
   } else {
     ++tally.failed;
+    tally.timed_out += d.error.code == RdKafka::ERR__MSG_TIMED_OUT;
     std::cout << "failed line=" << lineno << " event_id=" << id << " error=\"" << d.error.str() << "\"" << std::endl;
   }
 }
@@ -184,14 +170,12 @@ void send_lines(std::istream& in, Producer& producer, const EmitOptions& o, Tall
     });
     producer.poll(std::chrono::milliseconds(0));
   }
-  producer.flush(std::chrono::milliseconds(60000));
+  producer.flush(o.timeout + std::chrono::seconds(5));  // message.timeout.ms fails what is left before
   producer.poll(std::chrono::milliseconds(0));
 }
 
-}  // namespace
-
-int cmd_emit(Args& args) {
-  const EmitOptions o = parse_options(args);
+int cmd_emit(EmitOptions& o) {
+  resolve(o);
   std::ifstream file;
   std::istream* in = &std::cin;
   if (o.input && *o.input != "-") {
@@ -203,9 +187,13 @@ int cmd_emit(Args& args) {
   std::unique_ptr<TopicTail> tail;
   if (o.wait) tail = std::make_unique<TopicTail>(o.cfg.kafka.brokers, o.cfg.kafka.properties, o.outcomes, o.timeout);
   Tally tally;
-  Producer producer(o.cfg.kafka.brokers, o.cfg.kafka.properties);
+  Producer producer(o.cfg.kafka.brokers, bounded_props(o.cfg, o.timeout, o.conn.timeout_ms.has_value()));
   send_lines(*in, producer, o, tally);
   std::cerr << "emit: " << tally.delivered << " delivered, " << tally.failed << " failed or rejected" << std::endl;
+  if (tally.timed_out || tally.delivered + tally.failed < tally.sent)
+    std::cerr << "lockstep emit: " << (tally.sent - tally.delivered) << " message(s) not delivered within "
+              << o.timeout.count() << " ms (--timeout-ms): is a broker reachable at " << o.cfg.kafka.brokers << "?"
+              << std::endl;
   const bool send_failed = tally.failed > 0 || tally.delivered < tally.sent;
   if (!o.wait) return send_failed ? 1 : 0;
   const auto [answered, dead] = await_outcomes(*tail, tally.awaited, o.timeout, o.json);
@@ -213,6 +201,29 @@ int cmd_emit(Args& args) {
             << " dead-lettered" << std::endl;
   if (send_failed || answered < tally.awaited.size()) return 1;
   return dead > 0 ? 3 : 0;
+}
+
+}  // namespace
+
+void add_emit(CLI::App& app, Action& action) {
+  auto o = std::make_shared<EmitOptions>();
+  auto* sub = app.add_subcommand("emit", "produce events from JSON lines (FILE, or standard input), one line per "
+                                         "delivery; exit 1 when one is not delivered, 3 when --wait sees a dead letter");
+  add_connection_flags(sub, o->conn);
+  sub->add_option("--topic", o->topic, "the input topic to send to")->required()->type_name("T");
+  add_string(sub, "FILE", o->input, "JSON lines to send, one event each (default or -: standard input)");
+  auto* raw = sub->add_flag("--raw", o->raw, "send the lines unchecked (to test bad input)");
+  add_string(sub, "--key", o->raw_key, "the message key with --raw (events are keyed aggregate_type:aggregate_id)")
+      ->type_name("K")
+      ->needs(raw);
+  auto* wait = sub->add_flag("--wait", o->wait, "also print each event's outcome as the worker publishes it");
+  sub->add_flag("--json", o->json, "outcomes as JSON lines (with --wait)")->needs(wait);
+  add_string(sub, "--outcome-topic", o->outcome_topic, "where the worker publishes outcomes (default "
+                                                       "kafka.outcome_topic; with --wait)")
+      ->type_name("T")
+      ->needs(wait);
+  add_timeout_flag(sub, o->conn, 30000, "delivering (and with --wait, waiting for each outcome)");
+  sub->callback([&action, o] { action = [o] { return cmd_emit(*o); }; });
 }
 
 }  // namespace lockstep::cli

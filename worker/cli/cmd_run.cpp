@@ -34,13 +34,15 @@ bool destroy_within(std::unique_ptr<Worker> worker, std::chrono::milliseconds gr
   return false;
 }
 
-}  // namespace
+struct RunOptions {
+  Connection conn;
+  ConfigOverrides flags;
+};
 
-int cmd_run(Args& args) {
+int cmd_run(const RunOptions& o) {
   std::atomic<bool> stop{false};
   install_stop_signals(stop);
-  Config cfg = load(args, run_flags(args));
-  if (!args.positionals().empty()) throw UsageError("run takes no arguments");
+  Config cfg = load(o.conn, o.flags);
   if (cfg.database.url.rfind("sqlite:", 0) == 0) {
     try {
       (void)sqlite_path(cfg.database.url);  // every connection of the worker must open the same file
@@ -78,6 +80,25 @@ int cmd_run(Args& args) {
     std::_Exit(0);
   }
   return 0;
+}
+
+}  // namespace
+
+// --group, --metrics-listen and --naive override the configuration (also for `config show`).
+void add_run_flags(CLI::App* sub, ConfigOverrides& f) {
+  add_string(sub, "--group", f.group_id, "consumer group (overrides kafka.group_id)")->type_name("G");
+  add_string(sub, "--metrics-listen", f.metrics_listen, "HOST:PORT for /metrics, /healthz, /readyz")
+      ->type_name("ADDR");
+  sub->add_flag_function("--naive", [&f](std::int64_t) { f.naive = true; },
+                         "baseline mode: one database transaction per event, no batching");
+}
+
+void add_run(CLI::App& app, Action& action) {
+  auto o = std::make_shared<RunOptions>();
+  auto* sub = app.add_subcommand("run", "the worker: consume, apply, record outcomes until SIGINT/SIGTERM");
+  add_connection_flags(sub, o->conn);
+  add_run_flags(sub, o->flags);
+  sub->callback([&action, o] { action = [o] { return cmd_run(*o); }; });
 }
 
 }  // namespace lockstep::cli

@@ -15,14 +15,6 @@
 namespace lockstep::cli {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: lockstep topics check|ensure [--config FILE] [--brokers B] [--timeout-ms N]\n"
-    "  check   says for every configured topic (input, dead-letter, outcome) whether it exists, with its\n"
-    "          partitions and replication factor and what differs from kafka.new_topics; exit 1 when one\n"
-    "          is missing\n"
-    "  ensure  creates the missing ones as kafka.new_topics says; never changes an existing topic (it\n"
-    "          reports what differs); exit 1 when one could not be created";
-
 // What differs between an existing topic and kafka.new_topics ("" when nothing).
 std::string differences(Admin& admin, const TopicDescription& d, const NewTopicsConfig& want,
                         std::chrono::milliseconds timeout) {
@@ -55,18 +47,11 @@ std::string shape(const TopicDescription& d) {
          std::to_string(d.replication_factor);
 }
 
-}  // namespace
+constexpr int kTimeoutMs = 30000;
 
-int cmd_topics(Args& args) {
-  ConfigOverrides o;
-  o.brokers = args.option("--brokers");
-  const std::chrono::milliseconds timeout(
-      parse_int("--timeout-ms", args.option("--timeout-ms").value_or("30000"), 100, 3600 * 1000));
-  Config cfg = load(args, o);
-  const auto pos = args.positionals();
-  if (pos.size() != 1 || (pos[0] != "check" && pos[0] != "ensure")) throw UsageError(kUsage);
-  const bool ensure = pos[0] == "ensure";
-
+int cmd_topics(const Connection& conn, bool ensure) {
+  const auto timeout = timeout_of(conn, kTimeoutMs);
+  Config cfg = load(conn);
   Admin admin(cfg.kafka.brokers, cfg.kafka.properties);
   const auto wanted = configured_topics(cfg.kafka);
   std::vector<std::string> names;
@@ -123,6 +108,24 @@ int cmd_topics(Args& args) {
   if (missing && !ensure)
     std::cout << missing << " configured topic(s) missing: `lockstep topics ensure` creates them\n";
   return missing ? 1 : 0;
+}
+
+}  // namespace
+
+void add_topics(CLI::App& app, Action& action) {
+  auto conn = std::make_shared<Connection>();
+  auto* cmd = app.add_subcommand("topics", "the configured topics (input, dead-letter, outcome): check|ensure");
+  cmd->require_subcommand(1);
+  for (const bool ensure : {false, true}) {
+    auto* sub = ensure ? cmd->add_subcommand("ensure", "create the missing topics as kafka.new_topics says; never "
+                                                      "changes an existing one; exit 1 when one could not be created")
+                       : cmd->add_subcommand("check", "whether each configured topic exists, its partitions and "
+                                                     "replication factor, what differs from kafka.new_topics; exit 1 "
+                                                     "when one is missing");
+    add_connection_flags(sub, *conn);
+    add_timeout_flag(sub, *conn, kTimeoutMs, "waiting for the cluster");
+    sub->callback([&action, conn, ensure] { action = [conn, ensure] { return cmd_topics(*conn, ensure); }; });
+  }
 }
 
 }  // namespace lockstep::cli

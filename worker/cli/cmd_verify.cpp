@@ -7,38 +7,44 @@
 #include "lockstep/verify.hpp"
 
 namespace lockstep::cli {
+namespace {
 
-int cmd_verify(Args& args) {
-  ConfigOverrides o;
-  o.brokers = args.option("--brokers");
-  o.database_url = args.option("--database-url");
-  const bool no_kafka = args.flag("--no-kafka");
-  const int timeout_ms =
-      parse_int("--timeout-ms", args.option("--timeout-ms").value_or("60000"), 100, 3600 * 1000);
-  Config cfg = load(args, o);
-  if (!args.positionals().empty())
-    throw UsageError("usage: lockstep verify [--config FILE] [--brokers B] [--database-url U] [--no-kafka] "
-                     "[--timeout-ms N]");
+constexpr int kTimeoutMs = 60000;
 
+struct VerifyOptions {
+  Connection conn;
+  bool no_kafka = false;
+};
+
+int cmd_verify(const VerifyOptions& o) {
+  Config cfg = load(o.conn);
   VerifyInputs in;
   in.limits.max_event_bytes = cfg.limits.max_event_bytes;
   in.limits.max_depth = cfg.limits.max_depth;
-  if (!no_kafka) {
+  if (!o.no_kafka) {
     std::vector<std::string> inputs;
     for (const auto& t : cfg.kafka.topics) inputs.push_back(t.topic);
-    const std::chrono::milliseconds timeout(timeout_ms);
+    const auto timeout = timeout_of(o.conn, kTimeoutMs);
     in.events = read_topics(cfg.kafka.brokers, cfg.kafka.properties, inputs, timeout);
     in.dead_letters = read_topics(cfg.kafka.brokers, cfg.kafka.properties, {cfg.kafka.dead_letter_topic}, timeout);
   }
   const auto checks = verify(cfg.database.url, cfg.machines, in);
-  long failed = 0;
-  for (const auto& c : checks) {
-    std::cout << format(c) << "\n";
-    if (!c.ok()) ++failed;
-  }
-  std::cout << (failed ? "violations in " + std::to_string(failed) + " of " : "all hold: ") << checks.size()
-            << " invariants\n";
-  return failed ? 1 : 0;
+  for (const auto& c : checks) std::cout << format(c) << "\n";
+  std::cout << summary(checks, o.no_kafka ? "--no-kafka" : "") << "\n";
+  for (const auto& c : checks)
+    if (!c.ok()) return 1;
+  return 0;
+}
+
+}  // namespace
+
+void add_verify(CLI::App& app, Action& action) {
+  auto o = std::make_shared<VerifyOptions>();
+  auto* sub = app.add_subcommand("verify", "check the invariants: one line each, exit 1 on any violation");
+  add_connection_flags(sub, o->conn);
+  sub->add_flag("--no-kafka", o->no_kafka, "database checks only (the topic checks are counted as skipped)");
+  add_timeout_flag(sub, o->conn, kTimeoutMs, "reading the topics");
+  sub->callback([&action, o] { action = [o] { return cmd_verify(*o); }; });
 }
 
 }  // namespace lockstep::cli

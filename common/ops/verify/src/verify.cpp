@@ -210,4 +210,13 @@ std::string format(const InvariantCheck& c) {
   return s;
 }
 
+std::string summary(const std::vector<InvariantCheck>& checks, const std::string& why_skipped) {
+  long hold = 0, skipped = 0, violated = 0;
+  for (const auto& c : checks) (c.skipped ? skipped : c.violations ? violated : hold)++;
+  const std::string total = std::to_string(checks.size()) + " invariants";
+  if (!skipped) return violated ? "violations in " + std::to_string(violated) + " of " + total : "all hold: " + total;
+  return std::to_string(hold) + " hold, " + std::to_string(skipped) + " skipped" +
+         (why_skipped.empty() ? "" : " (" + why_skipped + ")") + ", " + std::to_string(violated) + " violated";
+}
+
 }  // namespace lockstep

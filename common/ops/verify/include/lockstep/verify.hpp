@@ -40,4 +40,8 @@ std::vector<InvariantCheck> verify(const std::string& database_url, const Machin
 // "PASS|FAIL|SKIP  <name>: <checked> checked, <violations> violations[; note][; e.g. ids]"
 std::string format(const InvariantCheck& c);
 
+// The closing line: "all hold: 8 invariants", "violations in N of 8 invariants", or,
+// when some were skipped, "6 hold, 2 skipped (<why>), 0 violated" (`why` may be empty).
+std::string summary(const std::vector<InvariantCheck>& checks, const std::string& why_skipped = "");
+
 }  // namespace lockstep
