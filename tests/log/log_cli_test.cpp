@@ -61,10 +61,9 @@ TEST(LogCli, LibrdkafkaLinesAreInLockstepsFormat) {
   EXPECT_TRUE(routed) << "librdkafka's connection failure did not come through the log:\n" << r.err;
 }
 
-// The two tests below need main() to call lockstep::logging::setup; they are
-// enabled (DISABLED_ removed) when the command line is wired to it.
+// The two tests below check that main() sets logging up from the environment.
 
-TEST(LogCli, DISABLED_AnUnknownLevelExitsTwoNamingTheVariable) {
+TEST(LogCli, AnUnknownLevelExitsTwoNamingTheVariable) {
   for (const std::string bad : {"INFO2", "verbose"}) {
     const CliRun r = run({"config", "keys"}, {{"LOCKSTEP_LOG_LEVEL", bad}});
     EXPECT_EQ(r.code, 2) << bad << ": " << r.err;
@@ -75,7 +74,7 @@ TEST(LogCli, DISABLED_AnUnknownLevelExitsTwoNamingTheVariable) {
   EXPECT_EQ(run({"config", "keys"}, {{"LOCKSTEP_LOG_FORMAT", "xml"}}).code, 2);
 }
 
-TEST(LogCli, DISABLED_JsonFormatGivesOneObjectPerLine) {
+TEST(LogCli, JsonFormatGivesOneObjectPerLine) {
   const CliRun r = run(kUnreachable, {{"LOCKSTEP_LOG_LEVEL", "info"}, {"LOCKSTEP_LOG_FORMAT", "json"}});
   EXPECT_EQ(r.code, 1) << r.err;
   bool rdkafka = false;

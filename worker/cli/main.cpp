@@ -1,25 +1,11 @@
 // lockstep: the worker and its operator commands (docs/cli.md).
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include <cstdlib>
 #include <iostream>
 
 #include "cli.hpp"
 #include "lockstep/kafka.hpp"
+#include "lockstep/log.hpp"
 #include "lockstep/store.hpp"
-
-namespace {
-
-void setup_logging() {
-  auto logger = spdlog::stderr_color_mt("lockstep");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  const char* lvl = std::getenv("LOCKSTEP_LOG_LEVEL");
-  spdlog::set_level(lvl ? spdlog::level::from_str(lvl) : spdlog::level::info);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace lockstep;
@@ -30,7 +16,7 @@ int main(int argc, char** argv) {
   if (const auto code = parse_command_line(*app, action, std::vector<std::string>(argv + 1, argv + argc), cmd))
     return *code;
   try {
-    setup_logging();
+    logging::setup(process_env());  // LOCKSTEP_LOG_LEVEL / LOCKSTEP_LOG_FORMAT; a bad value exits 2
     return action();
   } catch (const ConfigError& e) {
     std::cerr << "lockstep: " << e.what() << "\n";
