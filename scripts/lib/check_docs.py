@@ -5,17 +5,22 @@ Usage: check_docs.py [ROOT]   (default: the repository holding this script)
 
 - every relative link `[text](path)` or `[text](path#anchor)` points at a file or directory of the
   repository, and an anchor at a heading of that Markdown file (GitHub's anchor rules);
-- no file refers to documents outside the repository: `../shared`, `CONTRACT.md`, "contract §".
+- no tracked file (code, scripts and config included) refers to documents outside the repository:
+  `../shared`, `CONTRACT.md`, "contract §";
+- README.md stays a newcomer's page: at most README_MAX_LINES lines (the reference lives in docs/).
 
 Exit 0 when all hold, 1 listing every problem.
 """
 import os
 import re
+import subprocess
 import sys
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^\s*```")
 FORBIDDEN = [re.compile(p, re.IGNORECASE) for p in (r"\.\./shared", r"CONTRACT\.md", r"contract §")]
+README_MAX_LINES = 300
+SELF = os.path.join("scripts", "lib", "check_docs.py")
 
 
 def markdown_files(root):
@@ -57,15 +62,36 @@ def links(path):
                 yield number, m.group(1)
 
 
+def tracked_files(root):
+    """The repository's files (git ls-files; without git, the Markdown files)."""
+    try:
+        out = subprocess.run(["git", "-C", root, "ls-files", "-z"], capture_output=True, check=True).stdout
+        return [os.path.join(root, n) for n in out.decode().split("\0") if n and n != SELF]
+    except (OSError, subprocess.CalledProcessError):
+        return markdown_files(root)
+
+
+def forbidden_references(root):
+    for path in tracked_files(root):
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = list(f)
+        except (OSError, UnicodeDecodeError):
+            continue  # binary, or gone from the work tree
+        for number, line in enumerate(lines, 1):
+            for pattern in FORBIDDEN:
+                if pattern.search(line):
+                    yield f"{os.path.relpath(path, root)}:{number}: refers outside the repository ({pattern.pattern})"
+
+
 def check(root):
-    problems = []
+    problems = list(forbidden_references(root))
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+        n = sum(1 for _ in f)
+    if n > README_MAX_LINES:
+        problems.append(f"README.md: {n} lines, over {README_MAX_LINES}: move reference material to docs/")
     for path in markdown_files(root):
         rel = os.path.relpath(path, root)
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                for pattern in FORBIDDEN:
-                    if pattern.search(line):
-                        problems.append(f"{rel}:{number}: refers outside the repository ({pattern.pattern})")
         for number, target in links(path):
             if re.match(r"^[a-z][a-z0-9+.-]*:", target):
                 continue  # http:, https:, mailto:

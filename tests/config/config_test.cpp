@@ -1,4 +1,4 @@
-// Configuration (contract §3, §7): the shipped file, precedence, strict validation,
+// Configuration (docs/machines.md, docs/cli.md): the shipped file, precedence, strict validation,
 // and that secrets never reach an error message.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// Operators and producers through the real binary (contract §7, issue #5):
+// Operators and producers through the real binary (docs/cli.md, issue #5):
 // `lockstep emit --wait` reports each event's outcome and exits non-zero on a
 // dead letter; `lockstep dlq list|show|replay|discard|drain` against a running
 // worker, a real PostgreSQL and a Kafka protocol endpoint (librdkafka's mock

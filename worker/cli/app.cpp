@@ -16,7 +16,8 @@ Configuration: --config FILE, else $LOCKSTEP_CONFIG, else config/lockstep.yaml, 
 built-in; then LOCKSTEP_KAFKA_BROKERS, LOCKSTEP_KAFKA_GROUP_ID, LOCKSTEP_DATABASE_URL,
 LOCKSTEP_METRICS_LISTEN; then flags (--brokers, --database-url, ...).
 LOCKSTEP_LOG_LEVEL and LOCKSTEP_LOG_FORMAT set the logging.
-Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.)";
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error,
+3 `emit --wait` saw a dead letter.)";
 
 // "lockstep dlq": the command parsed (its subcommand is left out, as in "lockstep topics: ...").
 std::string command_name(const CLI::App& app) {

@@ -1,4 +1,4 @@
-// Where configuration comes from (contract §7): a YAML file (or the built-in
+// Where configuration comes from (docs/cli.md): a YAML file (or the built-in
 // copy of the shipped one), then the environment, then flags; and the secret
 // references ${env:NAME} and ${file:PATH} inside values. The keys an
 // environment variable or a flag overrides are those the key table names.

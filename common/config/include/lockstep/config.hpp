@@ -1,4 +1,4 @@
-// Configuration (contract §7): YAML file, then LOCKSTEP_* environment, then flags.
+// Configuration (docs/cli.md): YAML file, then LOCKSTEP_* environment, then flags.
 #pragma once
 
 #include <cstdint>
