@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "lockstep/store/url.hpp"
+
 namespace lockstep::cli {
 
 CLI::Option* add_string(CLI::App* app, const std::string& name, std::optional<std::string>& dst,
@@ -47,24 +49,18 @@ std::optional<std::string> config_path(const Connection& c) {
   return std::string(env);
 }
 
-namespace {
-
-// A PostgreSQL URL (URI or key=value) with connect_timeout=`seconds` unless it sets one.
-std::string with_connect_timeout(const std::string& url, long seconds) {
-  const bool uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
-  if (url.rfind("sqlite:", 0) == 0 || url.find("connect_timeout=") != std::string::npos) return url;
-  const std::string kv = "connect_timeout=" + std::to_string(seconds);
-  if (uri) return url + (url.find('?') == std::string::npos ? "?" : "&") + kv;
-  return url + " " + kv;
-}
-
-}  // namespace
-
-Config load(const Connection& c, ConfigOverrides extra) {
+ConfigOverrides with_connection(const Connection& c, ConfigOverrides extra) {
   if (c.brokers) extra.brokers = c.brokers;
   if (c.database_url) extra.database_url = c.database_url;
-  Config cfg = load_config(config_path(c), process_env(), extra);
-  if (c.timeout_ms) cfg.database.url = with_connect_timeout(cfg.database.url, std::max(1, (*c.timeout_ms + 999) / 1000));
+  return extra;
+}
+
+Config load(const Connection& c, ConfigOverrides extra) {
+  Config cfg = load_config(config_path(c), process_env(), with_connection(c, std::move(extra)));
+  // --timeout-ms bounds connecting to PostgreSQL (libpq's connect_timeout, whole seconds).
+  if (c.timeout_ms)
+    cfg.database.url =
+        with_url_option(cfg.database.url, "connect_timeout", std::to_string(std::max(1, (*c.timeout_ms + 999) / 1000)));
   return cfg;
 }
 

@@ -47,6 +47,8 @@ std::chrono::milliseconds timeout_of(const Connection& c, int fallback);
 
 // The config path: --config, else LOCKSTEP_CONFIG when set and not empty, else none (the default).
 std::optional<std::string> config_path(const Connection& c);
+// `extra` with the connection flags of `c` (--brokers, --database-url) added.
+ConfigOverrides with_connection(const Connection& c, ConfigOverrides extra = {});
 // Loads the configuration (file, environment, then the flags in `c` and `extra`).
 // With an explicit --timeout-ms, a PostgreSQL URL without connect_timeout gets one.
 Config load(const Connection& c, ConfigOverrides extra = {});

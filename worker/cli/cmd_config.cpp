@@ -24,10 +24,7 @@ struct ConfigOptions {
 };
 
 int show(const ConfigOptions& o) {
-  ConfigOverrides f = o.flags;
-  if (o.conn.brokers) f.brokers = o.conn.brokers;
-  if (o.conn.database_url) f.database_url = o.conn.database_url;
-  std::cout << render_config_show(load_config_traced(config_path(o.conn), process_env(), f));
+  std::cout << render_config_show(load_config_traced(config_path(o.conn), process_env(), with_connection(o.conn, o.flags)));
   return 0;
 }
 

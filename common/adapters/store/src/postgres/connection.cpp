@@ -5,25 +5,25 @@
 
 #include "backends.hpp"
 #include "codec.hpp"
+#include "lockstep/store/url.hpp"
 #include "pg_store.hpp"
 
 namespace lockstep {
+
+std::string with_url_option(const std::string& url, const std::string& key, const std::string& value) {
+  if (url.rfind("sqlite:", 0) == 0 || url.find(key + "=") != std::string::npos) return url;
+  const bool is_uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+  if (is_uri) return url + (url.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
+  return url + " " + key + "=" + value;
+}
+
 namespace postgres {
 namespace {
 
 // Adds connect_timeout / application_name unless the URL sets them.
 std::string with_defaults(const std::string& url) {
   std::string out = url;
-  const bool is_uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
-  auto add = [&](const char* k, const char* v) {
-    if (out.find(std::string(k) + "=") != std::string::npos) return;
-    if (is_uri) {
-      out += (out.find('?') == std::string::npos) ? "?" : "&";
-      out += std::string(k) + "=" + v;
-    } else {
-      out += std::string(" ") + k + "=" + v;
-    }
-  };
+  auto add = [&](const char* k, const char* v) { out = with_url_option(out, k, v); };
   add("connect_timeout", "5");
   add("application_name", "lockstep");
   // A path that silently drops packets is noticed in seconds, not after the
