@@ -698,7 +698,9 @@ TEST(Secrets, NeverInAnyErrorMessage) {
   collect([&] { parse_config(doc("kafka:\n  properties:\n    client.secret: " + pw + "\n  topics: []\n"), "x"); });
   ConfigOverrides bad_listen;
   bad_listen.metrics_listen = "bad";
-  collect([&] { load_config(std::nullopt, env_of({{"LOCKSTEP_DATABASE_URL", "user=u password=" + pw}}), bad_listen); });
+  collect([&] {
+    load_config(std::nullopt, env_of({{"LOCKSTEP_DATABASE_URL", "user=u password=" + pw}}), bad_listen);
+  });
   collect([&] { load_config(std::nullopt, env_of({{"LOCKSTEP_DATABASE_URL", "oops://u:" + pw + "@h"}})); });
   ConfigOverrides flags;
   flags.database_url = "pg://u:" + pw + "@h/db";

@@ -25,7 +25,8 @@ std::string map_text(const std::map<std::string, std::string>& m, bool mask) {
 std::string tokens_text(const std::vector<AdminToken>& tokens) {
   if (tokens.empty()) return "{}";
   std::string out;
-  for (const auto& t : tokens) out += (out.empty() ? "{" : ", ") + t.name + ": {role: " + t.role + ", token: " + kMask + "}";
+  for (const auto& t : tokens)
+    out += (out.empty() ? "{" : ", ") + t.name + ": {role: " + t.role + ", token: " + kMask + "}";
   return out + "}";
 }
 
