@@ -81,16 +81,17 @@ export function onCleanup(fn) {
   cleanups.push(fn);
 }
 
-// SIGTERM to every child still running, SIGKILL after 5 s; then the cleanups.
+// Each child still running gets SIGTERM, then SIGKILL after 5 s; the newest
+// first (the worker before the broker it drains to); then the cleanups.
 export async function stopAll() {
-  await Promise.all(children.map(async (c) => {
-    if (c.exitCode !== null || c.signalCode !== null) return;
+  for (const c of children.splice(0).reverse()) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
     c.kill('SIGTERM');
     const t = setTimeout(() => c.kill('SIGKILL'), 5000);
     await c.exited;
     clearTimeout(t);
-  }));
-  for (const fn of cleanups.reverse()) {
+  }
+  for (const fn of cleanups.splice(0).reverse()) {
     try {
       await fn();
     } catch (e) {
