@@ -172,4 +172,13 @@ void Worker::run(const std::atomic<bool>& stop) { impl_->run(stop); }
 
 bool Worker::ready() const { return impl_->readiness.ready(); }
 
+WorkerStatus Worker::status() const {
+  WorkerStatus s;
+  s.group_id = impl_->cfg.kafka.group_id;
+  s.inflight = impl_->sched.size();
+  s.oldest_inflight_seconds = impl_->sched.oldest_age().count();
+  s.ready = impl_->readiness.ready();
+  return s;
+}
+
 }  // namespace lockstep

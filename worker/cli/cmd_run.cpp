@@ -6,6 +6,7 @@
 #include <future>
 #include <thread>
 
+#include "admin/admin_server.hpp"
 #include "cli.hpp"
 #include "lockstep/kafka.hpp"
 #include "lockstep/metrics.hpp"
@@ -32,6 +33,28 @@ bool destroy_within(std::unique_ptr<Worker> worker, std::chrono::milliseconds gr
   }
   t.detach();
   return false;
+}
+
+// The admin API and console on admin.listen (docs/admin-api.md), or nullptr when it is off.
+// Its replays go through a producer of their own; its queries through connections of its own.
+std::unique_ptr<admin::AdminServer> start_admin(const Config& cfg, const Worker& worker) {
+  if (cfg.admin.listen.empty()) return nullptr;
+  auto producer = std::make_shared<Producer>(cfg.kafka.brokers, cfg.kafka.properties);
+  admin::AdminDeps deps;
+  deps.open_store = [url = cfg.database.url] {
+    StoreOptions options;
+    options.statement_timeout = std::chrono::seconds(30);
+    return open_store(url, options);
+  };
+  deps.publish = admin::producer_publish(producer, std::chrono::seconds(15));
+  deps.status = [&worker] { return worker.status(); };
+  try {
+    auto server = std::make_unique<admin::AdminServer>(cfg.admin, std::move(deps));
+    spdlog::info("lockstep run: admin API and console on {} (port {})", cfg.admin.listen, server->port());
+    return server;
+  } catch (const std::exception& e) {
+    throw ConfigError("admin.listen", std::string("admin.listen: ") + e.what());
+  }
 }
 
 struct RunOptions {
@@ -68,8 +91,10 @@ int cmd_run(const RunOptions& o) {
   }
   spdlog::info("lockstep run: config {}, brokers {}, database {}, metrics on {}", cfg.source_path, cfg.kafka.brokers,
                redact_url(cfg.database.url), server ? cfg.metrics_listen + " (port " + std::to_string(server->port()) + ")" : "off");
+  auto admin_server = start_admin(cfg, *worker);
   worker->run(stop);
-  server.reset();  // it asks the worker
+  admin_server.reset();  // it asks the worker
+  server.reset();        // it asks the worker
   // run() has returned within shutdown.timeout_ms: every outcome is durable and
   // the offsets are committed (or re-read on the next start). What is left
   // cannot lose anything, so it must not hold the exit past a short grace.

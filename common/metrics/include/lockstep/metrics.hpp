@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "lockstep/http_server.hpp"  // parse_listen
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -95,8 +97,5 @@ class MetricsServer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Parses "host:port" (IPv4, hostname or [IPv6]); throws std::invalid_argument.
-std::pair<std::string, unsigned short> parse_listen(const std::string& listen);
 
 }  // namespace lockstep
