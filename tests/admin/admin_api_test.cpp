@@ -29,7 +29,6 @@ class AdminApi : public ::testing::Test {
     log_sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
     previous = spdlog::default_logger();
     spdlog::set_default_logger(std::make_shared<spdlog::logger>("admin-test", log_sink));
-    kafka.create_topic("transitions.bot", 1);
     producer = std::make_shared<Producer>(kafka.bootstrap(), KafkaProps{});
     AdminConfig cfg{"127.0.0.1:0", {{"alice", "write", kWrite}, {"rob", "read", kRead}}};
     AdminDeps deps;
@@ -200,7 +199,9 @@ TEST_F(AdminApi, ShowReplayWithRebaseAndDiscardWithNote) {
             "alice:duplicate");
 
   const Json replay = {{"ids", {ids[0]}}, {"mode", "rebase"}, {"topic", kafka.bot()}, {"note", "rebased"}};
-  auto dry = post("/api/v1/dead-letters/replay", Json(replay).merge_patch({{"dry_run", true}}), kWrite);
+  Json dry_run = replay;
+  dry_run["dry_run"] = true;
+  auto dry = post("/api/v1/dead-letters/replay", dry_run);
   ASSERT_EQ(dry.status, 200) << dry.body;
   EXPECT_EQ(dry.json()["items"][0]["status"], "would_replay");
   auto done = post("/api/v1/dead-letters/replay", replay);

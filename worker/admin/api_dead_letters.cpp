@@ -154,11 +154,11 @@ dlq::Selection selection(const Json& j) {
   return s;
 }
 
-VersionMode version_mode(const Json& j) {
+dlq::VersionMode version_mode(const Json& j) {
   const auto mode = opt_string(j, "mode").value_or("keep");
-  if (mode == "keep") return VersionMode::keep;
-  if (mode == "rebase") return VersionMode::rebase;
-  if (mode == "no_version_check") return VersionMode::drop;
+  if (mode == "keep") return dlq::VersionMode::keep;
+  if (mode == "rebase") return dlq::VersionMode::rebase;
+  if (mode == "no_version_check") return dlq::VersionMode::drop;
   throw bad_request("mode must be keep, rebase or no_version_check", "mode");
 }
 
