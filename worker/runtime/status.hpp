@@ -5,8 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lockstep {
@@ -27,4 +30,28 @@ struct WorkerStatus {
   std::vector<std::string> not_ready;  // why, in words; empty when ready
 };
 
+namespace runtime {
+
+// The partitions this worker holds, with their lag and pause reason, as the
+// parts that know them record them (next to the matching metric series):
+// Rebalance (assigned, released), LagProbe (lag), ConsumeLoop (paused). Any
+// thread may read or write it.
+class StatusBoard {
+ public:
+  // A partition now ours: lag not known yet, not paused.
+  void assigned(const std::string& topic, int32_t partition);
+  // No longer ours.
+  void released(const std::string& topic, int32_t partition);
+  // Only for a partition held now (a late answer about a released one is dropped).
+  void set_lag(const std::string& topic, int32_t partition, int64_t lag);
+  void set_paused(const std::string& topic, int32_t partition, const std::string& reason);
+  // Sorted by topic, then partition.
+  std::vector<PartitionStatus> partitions() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int32_t>, PartitionStatus> parts_;
+};
+
+}  // namespace runtime
 }  // namespace lockstep
