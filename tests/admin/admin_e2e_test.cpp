@@ -32,6 +32,7 @@ TEST_F(AdminRun, ServesStatusAndDeadLettersBesideTheWorker) {
 
   Reply status;
   ASSERT_TRUE(poll_until(std::chrono::seconds(60), [&] {
+    if (!worker->running()) return true;  // failed to start: reported below
     try {
       status = http_request(port, "GET", "/api/v1/status", bearer(kToken));
     } catch (const std::exception&) {
