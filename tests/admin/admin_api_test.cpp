@@ -108,6 +108,14 @@ TEST_F(AdminApi, WithoutValidTokenNothingButUnauthorized) {
   auto page = http_request(server->port(), "GET", "/console/");
   EXPECT_EQ(page.status, 401);
   EXPECT_EQ(page.header("content-type").rfind("text/html", 0), 0u) << page.header("content-type");
+  expect_security_headers(page);
+  EXPECT_EQ(http_request(server->port(), "GET", "/console/login").status, 200);
+  EXPECT_EQ(http_request(server->port(), "GET", "/console/assets/style.css").status, 200);
+  EXPECT_EQ(http_request(server->port(), "GET", "/console/assets/app.js").status, 401);
+  auto script = get("/console/assets/app.js");
+  EXPECT_EQ(script.status, 200);
+  EXPECT_EQ(script.header("content-type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(get("/console/").status, 200);
 }
 
 TEST_F(AdminApi, ReadTokenCannotPost) {
