@@ -272,5 +272,15 @@ TEST_F(AdminApi, StatusOpenApiAndTheLog) {
   EXPECT_EQ(text.find(kWrite), std::string::npos) << text;
 }
 
+TEST_F(AdminApi, UnreachableDatabaseIsUnavailable) {
+  AdminDeps deps;
+  deps.open_store = []() -> std::unique_ptr<Store> { throw TransientStoreError("connection refused"); };
+  AdminServer down(AdminConfig{"127.0.0.1:0", {{"rob", "read", kRead}}}, std::move(deps));
+  auto r = http_request(down.port(), "GET", "/api/v1/dead-letters", bearer(kRead));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.json()["error"], "unavailable");
+  EXPECT_EQ(http_request(down.port(), "GET", "/api/v1/whoami", bearer(kRead)).status, 200) << "the listener goes on";
+}
+
 }  // namespace
 }  // namespace lockstep::admin
