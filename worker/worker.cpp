@@ -26,6 +26,7 @@
 #include "commit/offset_book.hpp"
 #include "outcome/outcome_publisher.hpp"
 #include "runtime/readiness.hpp"
+#include "runtime/status.hpp"
 #include "consume/rebalance.hpp"
 #include "consume/topic_watch.hpp"
 
@@ -37,6 +38,7 @@ struct Worker::Impl {
   Config cfg;
   std::shared_ptr<Metrics> metrics;
   Readiness readiness;
+  StatusBoard board;
   KeyScheduler sched;
   OffsetBook book;
   Completion completion{book, sched};
@@ -86,12 +88,12 @@ struct Worker::Impl {
     executors = std::make_unique<ExecutorPool>(cfg, m, sched, completion, *publisher, *db_slots, readiness,
                                                [this] { relay->kick(); });
     committer = std::make_unique<Committer>(cfg.kafka, m, *consumer, book, readiness.stopping, stop);
-    rebalance = std::make_unique<Rebalance>(cfg.shutdown_timeout_ms, m, sched, book, *committer, readiness, stop,
-                                            [this](milliseconds t) { poll_producer(t); });
+    rebalance = std::make_unique<Rebalance>(cfg.shutdown_timeout_ms, m, sched, book, *committer, readiness, board,
+                                            stop, [this](milliseconds t) { poll_producer(t); });
     consume = std::make_unique<ConsumeLoop>(
-        cfg, m, *consumer, sched, book, readiness, [this](milliseconds t) { poll_producer(t); },
+        cfg, m, *consumer, sched, book, readiness, board, [this](milliseconds t) { poll_producer(t); },
         [this] { update_gauges(); });
-    lag = std::make_unique<LagProbe>(cfg.kafka, m, *consumer, book, readiness, consume->fetching_paused());
+    lag = std::make_unique<LagProbe>(cfg.kafka, m, *consumer, book, readiness, board, consume->fetching_paused());
     topic_watch = std::make_unique<TopicWatch>(cfg.kafka, readiness.stopping);
     std::vector<std::string> topics;
     for (const auto& t : cfg.kafka.topics) topics.push_back(t.topic);
@@ -171,5 +173,16 @@ Worker::~Worker() = default;
 void Worker::run(const std::atomic<bool>& stop) { impl_->run(stop); }
 
 bool Worker::ready() const { return impl_->readiness.ready(); }
+
+WorkerStatus Worker::status() const {
+  WorkerStatus s;
+  s.group_id = impl_->cfg.kafka.group_id;
+  s.inflight = impl_->sched.size();
+  s.oldest_inflight_seconds = impl_->sched.oldest_age().count();
+  s.partitions = impl_->board.partitions();
+  s.not_ready = impl_->readiness.not_ready();
+  s.ready = s.not_ready.empty();
+  return s;
+}
 
 }  // namespace lockstep

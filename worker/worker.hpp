@@ -6,6 +6,7 @@
 
 #include "lockstep/config.hpp"
 #include "lockstep/metrics.hpp"
+#include "runtime/status.hpp"
 
 namespace lockstep {
 
@@ -23,6 +24,9 @@ class Worker {
 
   // Database answered last time it was asked, and the consumer has joined its group.
   bool ready() const;
+
+  // Partitions held, lag, pauses, in-flight events and readiness, now. Any thread.
+  WorkerStatus status() const;
 
  private:
   struct Impl;

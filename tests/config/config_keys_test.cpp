@@ -65,6 +65,10 @@ TEST(ConfigKeys, FieldsMatchTheirTypes) {
         EXPECT_TRUE((std::holds_alternative<std::map<std::string, std::string>*>(f)));
         EXPECT_FALSE(k.item.empty());
         break;
+      case KeyType::tokens:
+        EXPECT_TRUE(std::holds_alternative<std::vector<AdminToken>*>(f));
+        EXPECT_NE(k.secret, Secret::no) << "tokens are never printed";
+        break;
       case KeyType::machines: EXPECT_TRUE(std::holds_alternative<MachineSet*>(f)); break;
     }
     if (k.type == KeyType::integer) {
@@ -74,20 +78,21 @@ TEST(ConfigKeys, FieldsMatchTheirTypes) {
   }
 }
 
-// The keys the external contract names are all there, and exactly its four
+// The keys the external contract names are all there, and exactly these
 // environment variables override values.
 TEST(ConfigKeys, TheContractsKeysAndVariables) {
   for (const char* name : {"kafka.brokers", "kafka.group_id", "kafka.topics", "kafka.dead_letter_topic",
                            "kafka.outcome_topic", "kafka.properties", "database.url", "retry.max_attempts",
                            "retry.base_delay_ms", "retry.max_delay_ms", "limits.max_event_bytes", "metrics.listen",
-                           "shutdown.timeout_ms", "machines"}) {
+                           "shutdown.timeout_ms", "machines", "admin.listen", "admin.tokens"}) {
     EXPECT_NE(find_config_key(name), nullptr) << name;
   }
   std::map<std::string, std::string> env;
   for (const auto& k : config_keys()) {
     if (!k.env.empty()) env[std::string(k.env)] = std::string(k.name);
   }
-  EXPECT_EQ(env, (std::map<std::string, std::string>{{"LOCKSTEP_DATABASE_URL", "database.url"},
+  EXPECT_EQ(env, (std::map<std::string, std::string>{{"LOCKSTEP_ADMIN_LISTEN", "admin.listen"},
+                                                      {"LOCKSTEP_DATABASE_URL", "database.url"},
                                                       {"LOCKSTEP_KAFKA_BROKERS", "kafka.brokers"},
                                                       {"LOCKSTEP_KAFKA_GROUP_ID", "kafka.group_id"},
                                                       {"LOCKSTEP_METRICS_LISTEN", "metrics.listen"}}));

@@ -696,8 +696,11 @@ TEST(Secrets, NeverInAnyErrorMessage) {
   collect([&] { parse_config(doc("kafka:\n  properties:\n    sasl.jaas.config: { x: " + pw + " }\n"), "x"); });
   collect([&] { parse_config(doc("kafka:\n  properties:\n    ssl.key.password: " + pw + "\n  brokers: \"\"\n"), "x"); });
   collect([&] { parse_config(doc("kafka:\n  properties:\n    client.secret: " + pw + "\n  topics: []\n"), "x"); });
-  collect([&] { load_config(std::nullopt, env_of({{"LOCKSTEP_DATABASE_URL", "user=u password=" + pw}}),
-                            ConfigOverrides{std::nullopt, std::nullopt, std::nullopt, "bad", std::nullopt}); });
+  ConfigOverrides bad_listen;
+  bad_listen.metrics_listen = "bad";
+  collect([&] {
+    load_config(std::nullopt, env_of({{"LOCKSTEP_DATABASE_URL", "user=u password=" + pw}}), bad_listen);
+  });
   collect([&] { load_config(std::nullopt, env_of({{"LOCKSTEP_DATABASE_URL", "oops://u:" + pw + "@h"}})); });
   ConfigOverrides flags;
   flags.database_url = "pg://u:" + pw + "@h/db";

@@ -20,6 +20,7 @@
 #include "schedule/work.hpp"
 #include "commit/offset_book.hpp"
 #include "runtime/readiness.hpp"
+#include "runtime/status.hpp"
 
 namespace lockstep::test {
 
@@ -57,8 +58,8 @@ inline Config parts_config(const std::string& bootstrap, const std::string& bot,
 }
 
 // What a part on the development broker (or the real node) starts from: the
-// shipped configuration on it, metrics, a scheduler, an offset book, readiness
-// and a stop flag. A test adds the part and what it talks to.
+// shipped configuration on it, metrics, a scheduler, an offset book, readiness,
+// a status board and a stop flag. A test adds the part and what it talks to.
 class PartsTest : public ::testing::Test {
  protected:
   TestKafka kafka;
@@ -67,6 +68,7 @@ class PartsTest : public ::testing::Test {
   KeyScheduler sched;
   runtime::OffsetBook book;
   runtime::Readiness readiness;
+  runtime::StatusBoard board;
   std::atomic<bool> stop{false};
 };
 

@@ -845,6 +845,25 @@ TEST_F(WorkerTest, LagAndPauseReasonOfEveryAssignedPartitionWhileStalled) {
         if (test::metric_value(text, series("lockstep_consumer_lag", topic, part)) != 8) return false;
     return true;
   })) << "lag 8 (3 without outcome + 5 not fetched) on every partition:\n" << text;
+  // Worker::status() says the same, and why the worker is not ready.
+  WorkerStatus st;
+  const auto every_partition = [&](std::optional<int64_t> lag, const std::string& paused) {
+    st = worker->status();
+    if (st.partitions.size() != 8) return false;
+    return std::all_of(st.partitions.begin(), st.partitions.end(),
+                       [&](const PartitionStatus& ps) { return ps.lag == lag && ps.paused == paused; });
+  };
+  EXPECT_TRUE(poll_until(10s, [&] { return every_partition(8, "database"); })) << st.partitions.size();
+  EXPECT_EQ(st.group_id, cfg.kafka.group_id);
+  EXPECT_EQ(st.partitions.front().topic, std::min(bot, api)) << "sorted by topic and partition";
+  EXPECT_EQ(st.partitions.front().partition, 0);
+  EXPECT_GT(st.inflight, 0u) << "consumed events without an outcome";
+  EXPECT_LE(st.inflight, 24u);
+  EXPECT_GT(st.oldest_inflight_seconds, 0);
+  EXPECT_FALSE(st.ready);
+  EXPECT_TRUE(std::any_of(st.not_ready.begin(), st.not_ready.end(),
+                          [](const std::string& why) { return why.rfind("database ", 0) == 0; }))
+      << fmt::format("{}", fmt::join(st.not_ready, "; "));
 
   gate.abort();  // the database answers again: fetching resumes, the lag drains to 0
   EXPECT_TRUE(poll_until(60s, [&] {
@@ -858,6 +877,9 @@ TEST_F(WorkerTest, LagAndPauseReasonOfEveryAssignedPartitionWhileStalled) {
     return true;
   })) << text;
   EXPECT_EQ(count("SELECT count(*) FROM processed_events"), 64);
+  EXPECT_TRUE(poll_until(30s, [&] { return every_partition(0, "") && st.ready && st.inflight == 0; }))
+      << fmt::format("{}", fmt::join(st.not_ready, "; "));
+  EXPECT_TRUE(st.not_ready.empty());
 }
 
 }  // namespace

@@ -89,6 +89,8 @@ void add_run_flags(CLI::App* sub, ConfigOverrides& f) {
   add_string(sub, "--group", f.group_id, "consumer group (overrides kafka.group_id)")->type_name("G");
   add_string(sub, "--metrics-listen", f.metrics_listen, "HOST:PORT for /metrics, /healthz, /readyz")
       ->type_name("ADDR");
+  add_string(sub, "--admin-listen", f.admin_listen, "HOST:PORT or PORT of the admin API and console")
+      ->type_name("ADDR");
   sub->add_flag_function("--naive", [&f](std::int64_t) { f.naive = true; },
                          "baseline mode: one database transaction per event, no batching");
 }

@@ -117,7 +117,10 @@ void ConsumeLoop::pause_all(const std::string& reason) {
 
 void ConsumeLoop::publish_pause_state(const std::vector<TopicPartition>& assignment, const std::string& reason) {
   fetching_paused_ = !reason.empty();
-  for (const auto& tp : assignment) metrics_.set_paused(tp.topic, tp.partition, reason);
+  for (const auto& tp : assignment) {
+    metrics_.set_paused(tp.topic, tp.partition, reason);
+    board_.set_paused(tp.topic, tp.partition, reason);
+  }
 }
 
 }  // namespace lockstep::runtime

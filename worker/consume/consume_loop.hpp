@@ -15,18 +15,20 @@
 #include "schedule/scheduler.hpp"
 #include "commit/offset_book.hpp"
 #include "runtime/readiness.hpp"
+#include "runtime/status.hpp"
 #include "runtime/runtime_support.hpp"
 
 namespace lockstep::runtime {
 
 class ConsumeLoop {
  public:
-  // `poll_producer` serves outcome delivery reports; `every_second` runs about once a second.
+  // `poll_producer` serves outcome delivery reports; `every_second` runs about once a second;
+  // `board` learns which partitions are paused and why.
   ConsumeLoop(const Config& cfg, Metrics& metrics, Consumer& consumer, KeyScheduler& sched, OffsetBook& book,
-              const Readiness& readiness, std::function<void(milliseconds)> poll_producer,
+              const Readiness& readiness, StatusBoard& board, std::function<void(milliseconds)> poll_producer,
               std::function<void()> every_second)
       : cfg_(cfg), metrics_(metrics), consumer_(consumer), sched_(sched), book_(book), readiness_(readiness),
-        poll_producer_(std::move(poll_producer)), every_second_(std::move(every_second)) {}
+        board_(board), poll_producer_(std::move(poll_producer)), every_second_(std::move(every_second)) {}
 
   // Consumes until `stop` is true or the consumer reports a fatal error.
   void run(const std::atomic<bool>& stop);
@@ -45,7 +47,7 @@ class ConsumeLoop {
  private:
   // Pauses or resumes fetching as the scheduler and the faults want it now.
   void apply_backpressure();
-  // The paused partitions and why, for lockstep_partition_paused.
+  // The paused partitions and why, for lockstep_partition_paused and the status board.
   void publish_pause_state(const std::vector<TopicPartition>& assignment, const std::string& reason);
 
   const Config& cfg_;
@@ -54,6 +56,7 @@ class ConsumeLoop {
   KeyScheduler& sched_;
   OffsetBook& book_;
   const Readiness& readiness_;
+  StatusBoard& board_;
   std::function<void(milliseconds)> poll_producer_;
   std::function<void()> every_second_;
   std::atomic<bool> fetching_paused_{false};

@@ -97,8 +97,10 @@ void LagProbe::probe_row(const OffsetBook::Row& r, bool ask_high, bool& answered
     return;
   }
   // The partition may have been revoked meanwhile (its series removed).
+  const int64_t lag = std::max<int64_t>(0, *hw - start);
   book_.if_current(r.tp, r.generation, [&] {
-    metrics_.set_lag(r.tp.topic, r.tp.partition, static_cast<double>(std::max<int64_t>(0, *hw - start)));
+    metrics_.set_lag(r.tp.topic, r.tp.partition, static_cast<double>(lag));
+    board_.set_lag(r.tp.topic, r.tp.partition, lag);
   });
 }
 

@@ -21,6 +21,7 @@
 #include "lockstep/metrics.hpp"
 #include "commit/offset_book.hpp"
 #include "runtime/readiness.hpp"
+#include "runtime/status.hpp"
 #include "runtime/runtime_support.hpp"
 
 namespace lockstep::runtime {
@@ -28,13 +29,13 @@ namespace lockstep::runtime {
 class LagProbe {
  public:
   LagProbe(const KafkaConfig& kafka, Metrics& metrics, Consumer& consumer, OffsetBook& book, Readiness& readiness,
-           const std::atomic<bool>& fetching_paused)
-      : kafka_(kafka), metrics_(metrics), consumer_(consumer), book_(book), readiness_(readiness),
+           StatusBoard& board, const std::atomic<bool>& fetching_paused)
+      : kafka_(kafka), metrics_(metrics), consumer_(consumer), book_(book), readiness_(readiness), board_(board),
         fetching_paused_(fetching_paused) {}
 
   // A pass every 2 s (1 s while the broker is silent) until the worker stops.
   void loop();
-  // One pass: sets lockstep_partition_lag of the assigned partitions.
+  // One pass: sets lockstep_partition_lag (and the board's lag) of the assigned partitions.
   void pass();
   void kick() { waker_.kick(); }
 
@@ -55,6 +56,7 @@ class LagProbe {
   Consumer& consumer_;
   OffsetBook& book_;
   Readiness& readiness_;
+  StatusBoard& board_;
   const std::atomic<bool>& fetching_paused_;
   Waker waker_;
   std::map<TopicPartition, std::pair<uint64_t, int64_t>> start_of_;  // tp -> (generation, committed offset or -1)

@@ -9,7 +9,10 @@ namespace lockstep::runtime {
 void Rebalance::on_assign(const std::vector<TopicPartition>& parts) {
   readiness_.joined = true;
   book_.assign(parts);
-  for (const auto& p : parts) spdlog::info("assigned {}", tp_name(p.topic, p.partition));
+  for (const auto& p : parts) {
+    board_.assigned(p.topic, p.partition);
+    spdlog::info("assigned {}", tp_name(p.topic, p.partition));
+  }
 }
 
 void Rebalance::on_revoke(const std::vector<TopicPartition>& parts, bool lost) {
@@ -45,6 +48,7 @@ void Rebalance::on_revoke(const std::vector<TopicPartition>& parts, bool lost) {
   book_.release(revoked, [&](const TopicPartition& tp) {
     metrics_.remove_lag(tp.topic, tp.partition);  // its lag is the next owner's to report
     metrics_.set_paused(tp.topic, tp.partition, "");
+    board_.released(tp.topic, tp.partition);
     spdlog::info("revoked {} ({} queued events released to the next owner)", tp_name(tp.topic, tp.partition),
                  dropped);
   });

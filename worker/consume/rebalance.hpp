@@ -14,6 +14,7 @@
 #include "schedule/scheduler.hpp"
 #include "commit/offset_book.hpp"
 #include "runtime/readiness.hpp"
+#include "runtime/status.hpp"
 
 namespace lockstep::runtime {
 
@@ -21,11 +22,13 @@ class Rebalance {
  public:
   // `shutdown_timeout_ms` bounds the wait for running events (at most 10 s);
   // `stop` is run()'s flag (it ends the wait); `poll_producer` serves outcome
-  // delivery reports meanwhile.
+  // delivery reports meanwhile. `board` learns the partitions held.
   Rebalance(int shutdown_timeout_ms, Metrics& metrics, KeyScheduler& sched, OffsetBook& book, Committer& committer,
-            Readiness& readiness, const std::atomic<bool>& stop, std::function<void(milliseconds)> poll_producer)
+            Readiness& readiness, StatusBoard& board, const std::atomic<bool>& stop,
+            std::function<void(milliseconds)> poll_producer)
       : shutdown_timeout_ms_(shutdown_timeout_ms), metrics_(metrics), sched_(sched), book_(book),
-        committer_(committer), readiness_(readiness), stop_(stop), poll_producer_(std::move(poll_producer)) {}
+        committer_(committer), readiness_(readiness), board_(board), stop_(stop),
+        poll_producer_(std::move(poll_producer)) {}
 
   void on_assign(const std::vector<TopicPartition>& parts);
   // `lost`: the group gave the partitions away already (no commit possible).
@@ -38,6 +41,7 @@ class Rebalance {
   OffsetBook& book_;
   Committer& committer_;
   Readiness& readiness_;
+  StatusBoard& board_;
   const std::atomic<bool>& stop_;
   std::function<void(milliseconds)> poll_producer_;
 };

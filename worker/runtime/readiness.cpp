@@ -9,6 +9,19 @@ bool Readiness::ready() const {
          !publish_stalled.load() && joined.load() && !stopping.load();
 }
 
+std::vector<std::string> Readiness::not_ready() const {
+  std::vector<std::string> why;
+  if (!db_ok) why.emplace_back("database not answering");
+  if (db_stalled) why.emplace_back("database call stalled");
+  if (broker_silent()) why.emplace_back("broker silent");
+  if (!relay_ok) why.emplace_back("dead letters not reaching the broker");
+  if (!outcome_ok) why.emplace_back("outcome messages not reaching the broker");
+  if (publish_stalled) why.emplace_back("outcome or dead-letter publish stalled");
+  if (!joined) why.emplace_back("no partitions assigned");
+  if (stopping) why.emplace_back("stopping");
+  return why;
+}
+
 bool Readiness::broker_silent() const {
   const Clock::time_point answered{Clock::duration{broker_answered_at_.load()}};
   return Clock::now() - answered >= milliseconds(kBrokerStallMs);

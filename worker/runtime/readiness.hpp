@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "runtime/runtime_support.hpp"
 
@@ -30,6 +32,9 @@ class Readiness {
   std::atomic<bool> stopping{false};         // background loops: leave
 
   bool ready() const;
+  // Why not ready, in words, one line per signal that says so ("database not
+  // answering", "broker silent", "stopping", ...); empty when ready.
+  std::vector<std::string> not_ready() const;
 
   // The broker answered a question. Readiness reads the time of the last
   // answer at any time, so a question still waiting for its answer counts as silence too.

@@ -48,6 +48,7 @@ std::string get_string(const YAML::Node& n, const std::string& key);
 Config parse_document(const std::string& yaml_text, const std::string& source_path,
                       std::set<std::string>* present = nullptr);
 std::vector<InputTopic> parse_topics(const YAML::Node& v, const std::string& key);
+std::vector<AdminToken> parse_admin_tokens(const YAML::Node& v, const std::string& key);
 // `machines`, or the built-in machines when the document has no `machines` (nullopt).
 MachineSet parse_machines(const std::optional<YAML::Node>& n);
 void check_topic_name(const std::string& topic, const std::string& key);
@@ -64,6 +65,12 @@ void check_dead_letter_topic(const Config& c, const std::string& key, const std:
 void check_outcome_topic(const Config& c, const std::string& key, const std::string& label);
 void check_database_url(const Config& c, const std::string& key, const std::string& label);
 void check_listen(const Config& c, const std::string& key, const std::string& label);
+// host:port (a name, IPv4 or [IPv6] host; port 0..65535).
+bool valid_listen(const std::string& s);
+void check_admin_listen(const Config& c, const std::string& key, const std::string& label);
+void check_admin_tokens(const Config& c, const std::string& key, const std::string& label);
+// Values written in a short form, in their full one: a bare admin.listen port binds 127.0.0.1.
+void normalise_final(Config& c);
 void check_max_delay(const Config& c, const std::string& key, const std::string& label);
 void check_machines(const Config& c, const std::string& key, const std::string& label);
 

@@ -89,6 +89,16 @@ constexpr ConfigKey kKeys[] = {
      .env = "LOCKSTEP_METRICS_LISTEN", .flag = "--metrics-listen",
      .field = LOCKSTEP_FIELD(metrics_listen), .flag_value = LOCKSTEP_FLAG(metrics_listen),
      .check = check_listen},
+    {.name = "admin.listen", .type = KeyType::string,
+     .range = "`\"\"` (off), host:port or a port alone (binds 127.0.0.1)",
+     .doc = "Address of the admin API and web console; needs `admin.tokens`.", .null_is_empty = true,
+     .env = "LOCKSTEP_ADMIN_LISTEN", .flag = "--admin-listen",
+     .field = LOCKSTEP_FIELD(admin.listen), .flag_value = LOCKSTEP_FLAG(admin_listen), .check = check_admin_listen},
+    {.name = "admin.tokens", .type = KeyType::tokens,
+     .range = "name -> `{role: read/write, token: 16+ characters}`",
+     .doc = "Who may use the admin API and console: named tokens, each `read` or `write`.",
+     .secret = Secret::values, .secret_refs = true, .item = "token",
+     .field = LOCKSTEP_FIELD(admin.tokens), .check = check_admin_tokens},
     {.name = "shutdown.timeout_ms", .type = KeyType::integer, .min = 100, .max = 600000,
      .doc = "On SIGTERM, finish or abandon in-flight work, commit and exit within this.",
      .field = LOCKSTEP_FIELD(shutdown_timeout_ms)},
@@ -127,6 +137,7 @@ const char* to_string(KeyType t) {
     case KeyType::brokers: return "host:port list";
     case KeyType::topics: return "topic map";
     case KeyType::string_map: return "string map";
+    case KeyType::tokens: return "token map";
     case KeyType::machines: return "machines";
   }
   return "?";

@@ -73,6 +73,7 @@ void parse_value(const ConfigKey& k, const YAML::Node& v, const std::string& key
     case KeyType::string_map:
       *std::get<std::map<std::string, std::string>*>(f) = parse_string_map(k, v, key);
       break;
+    case KeyType::tokens: *std::get<std::vector<AdminToken>*>(f) = parse_admin_tokens(v, key); break;
     case KeyType::machines: break;
   }
 }

@@ -21,6 +21,15 @@ std::string map_text(const std::map<std::string, std::string>& m, bool mask) {
   return out + "}";
 }
 
+// Names and roles; the tokens themselves always masked.
+std::string tokens_text(const std::vector<AdminToken>& tokens) {
+  if (tokens.empty()) return "{}";
+  std::string out;
+  for (const auto& t : tokens)
+    out += (out.empty() ? "{" : ", ") + t.name + ": {role: " + t.role + ", token: " + kMask + "}";
+  return out + "}";
+}
+
 std::string topics_text(const std::vector<InputTopic>& topics) {
   if (topics.empty()) return "{}";
   std::string out;
@@ -82,6 +91,7 @@ std::string value_text(const ConfigKey& k, const Config& c) {
   if (auto* p = std::get_if<std::string*>(&f)) return string_text(k, **p);
   if (auto* p = std::get_if<std::vector<InputTopic>*>(&f)) return topics_text(**p);
   if (auto* p = std::get_if<std::map<std::string, std::string>*>(&f)) return map_text(**p, k.secret != Secret::no);
+  if (auto* p = std::get_if<std::vector<AdminToken>*>(&f)) return tokens_text(**p);
   if (auto* p = std::get_if<MachineSet*>(&f)) return machines_text(**p);
   return "?";
 }

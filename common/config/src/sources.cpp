@@ -124,6 +124,9 @@ void expand_secrets(Config& c, const EnvLookup& env) {
     if (auto* m = std::get_if<std::map<std::string, std::string>*>(&f)) {
       for (auto& [name, value] : **m) value = expand_secret_refs(value, key + "." + name, env);
     }
+    if (auto* tokens = std::get_if<std::vector<AdminToken>*>(&f)) {
+      for (auto& t : **tokens) t.token = expand_secret_refs(t.token, key + "." + t.name + ".token", env);
+    }
   }
 }
 
@@ -135,6 +138,9 @@ std::string references_in(const ConfigKey& k, Config& c) {
   if (auto* s = std::get_if<std::string*>(&f)) values.push_back(**s);
   if (auto* m = std::get_if<std::map<std::string, std::string>*>(&f)) {
     for (const auto& [name, value] : **m) values.push_back(value);
+  }
+  if (auto* tokens = std::get_if<std::vector<AdminToken>*>(&f)) {
+    for (const auto& t : **tokens) values.push_back(t.token);
   }
   std::string out;
   for (const auto& v : values) {
@@ -189,6 +195,7 @@ std::string Config::source_of(const std::string& topic) const {
 
 Config parse_config(const std::string& yaml_text, const std::string& source_path) {
   Config c = parse_document(yaml_text, source_path);
+  normalise_final(c);
   validate_final(c, {});
   return c;
 }
@@ -224,6 +231,7 @@ TracedConfig load_config_traced(const std::optional<std::string>& path, const En
   expand_secrets(t.config, env);
   std::map<std::string, std::string> labels;
   apply_overrides(t, env, flags, labels);
+  normalise_final(t.config);
   validate_final(t.config, labels);
   return t;
 }

@@ -35,6 +35,8 @@ bool valid_port(std::string_view p) {
   return std::stoi(std::string(p)) <= 65535;
 }
 
+}  // namespace
+
 bool valid_listen(const std::string& s) {
   if (!s.empty() && s[0] == '[') {
     const auto close = s.find(']');
@@ -50,6 +52,8 @@ bool valid_listen(const std::string& s) {
   if (host.find_first_of(":[] \t/") != std::string::npos) return false;
   return valid_port(std::string_view(s).substr(colon + 1));
 }
+
+namespace {
 
 // One bootstrap server as librdkafka takes it: [protocol://]host[:port], the
 // host a name, an IPv4 address or a [bracketed] IPv6 address, the port 1..65535.

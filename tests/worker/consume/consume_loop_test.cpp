@@ -48,23 +48,36 @@ class ConsumeLoopTest : public test::PartsTest {
     return n;
   }
 
+  // Why the status board says partition 0 is paused ("" not paused, "?" not there).
+  std::string paused_on_board() const {
+    for (const auto& p : board.partitions())
+      if (p.topic == kafka.bot() && p.partition == 0) return p.paused;
+    return "?";
+  }
+
   std::unique_ptr<ConsumeLoop> loop;
   Consumer consumer{kafka.bootstrap(), cfg.kafka.group_id,
                     {{"auto.offset.reset", "earliest"},
                      {"session.timeout.ms", test::group_session_timeout_ms()},
                      {"heartbeat.interval.ms", "500"}},
-                    Consumer::Hooks{[this](const auto& parts) { book.assign(parts); }, {},
+                    Consumer::Hooks{[this](const auto& parts) {
+                                      book.assign(parts);
+                                      for (const auto& p : parts) board.assigned(p.topic, p.partition);
+                                    },
+                                    {},
                                     [this](const KafkaFailure& err) { loop->on_error(err); }}};
   std::thread thread;
 };
 
 TEST_F(ConsumeLoopTest, PausesAtTheInFlightLimitAndResumesWhenDrained) {
-  loop = std::make_unique<ConsumeLoop>(cfg, metrics, consumer, sched, book, readiness, [](milliseconds) {}, nullptr);
+  loop = std::make_unique<ConsumeLoop>(cfg, metrics, consumer, sched, book, readiness, board, [](milliseconds) {},
+                                       nullptr);
   consumer.subscribe({kafka.bot()});
   thread = std::thread([&] { loop->run(stop); });
   ASSERT_TRUE(test::poll_until(30s, [&] { return loop->fetching_paused().load(); })) << "never paused";
   EXPECT_GE(sched.size(), 4u);
   EXPECT_EQ(test::series(metrics, "lockstep_partition_paused", kafka.bot(), 0, "reason=\"backpressure\""), 1);
+  EXPECT_EQ(paused_on_board(), "backpressure");
   // While nobody takes the events, fetching stays paused.
   std::this_thread::sleep_for(500ms);
   EXPECT_TRUE(loop->fetching_paused().load());
@@ -75,11 +88,13 @@ TEST_F(ConsumeLoopTest, PausesAtTheInFlightLimitAndResumesWhenDrained) {
     return done == 40 && !loop->fetching_paused().load();
   })) << "consumed " << done << " of 40";
   EXPECT_EQ(test::series(metrics, "lockstep_partition_paused", kafka.bot(), 0, "reason=\"backpressure\""), -1);
+  EXPECT_EQ(paused_on_board(), "");
   EXPECT_EQ(book.positions().at(0).offset, 40);
 }
 
 TEST_F(ConsumeLoopTest, AMessageOfAPartitionNotOursIsDropped) {
-  loop = std::make_unique<ConsumeLoop>(cfg, metrics, consumer, sched, book, readiness, [](milliseconds) {}, nullptr);
+  loop = std::make_unique<ConsumeLoop>(cfg, metrics, consumer, sched, book, readiness, board, [](milliseconds) {},
+                                       nullptr);
   loop->handle(Message{kafka.bot(), 2, 7, -1, std::string("membership:x"), "{}", {}});
   EXPECT_EQ(sched.size(), 0u);
   book.assign({{kafka.bot(), 2}});
@@ -89,7 +104,8 @@ TEST_F(ConsumeLoopTest, AMessageOfAPartitionNotOursIsDropped) {
 }
 
 TEST_F(ConsumeLoopTest, AFatalErrorEndsTheLoop) {
-  loop = std::make_unique<ConsumeLoop>(cfg, metrics, consumer, sched, book, readiness, [](milliseconds) {}, nullptr);
+  loop = std::make_unique<ConsumeLoop>(cfg, metrics, consumer, sched, book, readiness, board, [](milliseconds) {},
+                                       nullptr);
   KafkaFailure broken = kafka_failure(RdKafka::ERR__FATAL, "broken");
   ASSERT_TRUE(broken.fatal);
   loop->on_error(broken);

@@ -32,16 +32,23 @@ class RebalancePartTest : public test::PartsTest {
       if (row.tp.partition == p) return true;
     return false;
   }
+  // The partitions the status board shows.
+  std::vector<int32_t> on_board() const {
+    std::vector<int32_t> out;
+    for (const auto& s : board.partitions()) out.push_back(s.partition);
+    return out;
+  }
 
   Completion completion{book, sched};
   Consumer consumer{kafka.bootstrap(), cfg.kafka.group_id, {}, {}};
   Committer committer{cfg.kafka, metrics, consumer, book, readiness.stopping, stop};
-  Rebalance rebalance{cfg.shutdown_timeout_ms, metrics, sched, book, committer, readiness, stop,
+  Rebalance rebalance{cfg.shutdown_timeout_ms, metrics, sched, book, committer, readiness, board, stop,
                       [](milliseconds t) { std::this_thread::sleep_for(t); }};
 };
 
 TEST_F(RebalancePartTest, RevocationWaitsForRunningEventsAndCommitsThem) {
   EXPECT_TRUE(readiness.joined);
+  EXPECT_EQ(on_board(), (std::vector<int32_t>{0, 1}));
   // Offset 0 of both partitions runs (distinct keys); partition 0's finishes during the revocation.
   auto running = sched.take_batch(10, 1s, 0ms);
   ASSERT_EQ(running.size(), 6u);
@@ -57,6 +64,7 @@ TEST_F(RebalancePartTest, RevocationWaitsForRunningEventsAndCommitsThem) {
   EXPECT_EQ(committed(0), 1) << "the event that finished during the revocation counts";
   EXPECT_FALSE(has(0));
   EXPECT_TRUE(has(1)) << "a partition that stays keeps running";
+  EXPECT_EQ(on_board(), (std::vector<int32_t>{1}));
   EXPECT_LT(committed(1), 0) << "only the revoked partitions are committed";
   EXPECT_EQ(sched.size(), 3u) << "partition 1's events stay; partition 0's are released";
   for (auto& w : running)
@@ -70,6 +78,7 @@ TEST_F(RebalancePartTest, LostPartitionsAreNotCommitted) {
   EXPECT_LT(committed(0), 0);
   EXPECT_FALSE(has(0));
   EXPECT_FALSE(has(1));
+  EXPECT_TRUE(on_board().empty());
   EXPECT_EQ(sched.size(), 0u);
 }
 

@@ -32,6 +32,34 @@ TEST(ReadinessTest, ReadyOnlyWhenEverySignalSaysSo) {
   EXPECT_TRUE(r.ready());
 }
 
+// Each signal that makes the worker not ready is named in words, and only
+// while it holds; ready() agrees with the list being empty.
+TEST(ReadinessTest, NotReadySaysWhyInWords) {
+  Readiness r;
+  EXPECT_EQ(r.not_ready(), (std::vector<std::string>{"database not answering", "no partitions assigned"}));
+  make_ready(r);
+  EXPECT_TRUE(r.not_ready().empty());
+  struct Case {
+    std::atomic<bool>* flag;
+    bool bad;  // the value that makes the worker not ready
+    std::string why;
+  };
+  const std::vector<Case> cases = {{&r.db_ok, false, "database not answering"},
+                                   {&r.db_stalled, true, "database call stalled"},
+                                   {&r.relay_ok, false, "dead letters not reaching the broker"},
+                                   {&r.outcome_ok, false, "outcome messages not reaching the broker"},
+                                   {&r.publish_stalled, true, "outcome or dead-letter publish stalled"},
+                                   {&r.joined, false, "no partitions assigned"},
+                                   {&r.stopping, true, "stopping"}};
+  for (const auto& c : cases) {
+    *c.flag = c.bad;
+    EXPECT_EQ(r.not_ready(), std::vector<std::string>{c.why});
+    EXPECT_FALSE(r.ready());
+    *c.flag = !c.bad;
+  }
+  EXPECT_TRUE(r.ready());
+}
+
 TEST(ReadinessTest, PublishStallFollowsTheOldestUnacknowledgedMessage) {
   Readiness r;
   make_ready(r);

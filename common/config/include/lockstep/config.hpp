@@ -73,12 +73,26 @@ struct BatchConfig {
   int max_wait_ms = 5;   // linger for a batch to fill
 };
 
+// One named credential of the admin API and console.
+struct AdminToken {
+  std::string name;
+  std::string role;   // "read" | "write"
+  std::string token;  // the secret (after ${env:}/${file:} expansion); never printed
+};
+
+// The admin API and console (docs/configuration.md).
+struct AdminConfig {
+  std::string listen;  // "" = off; normalised to HOST:PORT (a bare PORT binds 127.0.0.1)
+  std::vector<AdminToken> tokens;  // sorted by name
+};
+
 struct Config {
   KafkaConfig kafka;
   DatabaseConfig database;
   RetryConfig retry;
   LimitsConfig limits;
   BatchConfig batch;
+  AdminConfig admin;
   std::string metrics_listen = "0.0.0.0:9464";
   int shutdown_timeout_ms = 10000;
   bool naive = false;  // one transaction per event (baseline mode)
@@ -95,6 +109,7 @@ struct ConfigOverrides {
   std::optional<std::string> group_id;
   std::optional<std::string> database_url;
   std::optional<std::string> metrics_listen;
+  std::optional<std::string> admin_listen;
   std::optional<bool> naive;
 };
 

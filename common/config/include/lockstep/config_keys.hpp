@@ -25,6 +25,7 @@ enum class KeyType {
   brokers,     // host:port list: a comma-separated string or a YAML list
   topics,      // input topics: topic -> source name (also a list)
   string_map,  // free-form names -> scalar values
+  tokens,      // admin tokens: name -> {role, token}
   machines,    // state machines per aggregate type
 };
 const char* to_string(KeyType t);
@@ -34,7 +35,7 @@ enum class Secret { no, password, values };
 
 // The field of Config that a key sets.
 using FieldRef = std::variant<int*, std::size_t*, bool*, std::string*, std::vector<InputTopic>*,
-                              std::map<std::string, std::string>*, MachineSet*>;
+                              std::map<std::string, std::string>*, std::vector<AdminToken>*, MachineSet*>;
 
 struct ConfigKey;
 // A check of the final value (after environment and flags); throws ConfigError.
