@@ -1,7 +1,8 @@
 // `lockstep dlq`: operators inspect, replay, discard and drain dead letters.
 #include <limits.h>
 
-#include <tuple>
+#include <algorithm>
+#include <utility>
 
 #include "dlq_ops.hpp"
 
@@ -21,42 +22,54 @@ struct DlqOptions {
   bool json = false, rebase = false, no_version_check = false, dry_run = false, all = false;
 };
 
-Selection parse_filters(const DlqOptions& o) {
-  Selection sel;
-  sel.all = o.all;
-  auto& f = sel.filter;
-  f.status = o.status;
-  f.reason = o.reason;
-  f.aggregate_type = o.aggregate_type;
-  f.aggregate_id = o.aggregate_id;
-  const auto now = std::chrono::system_clock::now();
-  for (auto [flag, slot, given] : {std::tuple{"--since", &f.since, &o.since}, std::tuple{"--until", &f.until, &o.until}}) {
-    if (const auto& t = *given) {
-      *slot = dlq::parse_time(*t, now);
-      if (!*slot)
-        throw UsageError(std::string(flag) + " must be an RFC 3339 time (2026-11-23T10:00:00Z), a date (2026-11-23) "
-                                             "or an age (90s, 15m, 2h, 7d) (got \"" + *t + "\")");
-    }
-  }
-  if (f.status && *f.status != "open" && *f.status != "replayed" && *f.status != "discarded")
-    throw UsageError("--status must be open, replayed or discarded (got \"" + *f.status + "\")");
-  if (f.reason && !dead_reason_from_string(*f.reason))
-    throw UsageError("--reason must be one of malformed, unknown_transition, version_conflict, invalid_transition, "
-                     "retries_exhausted (got \"" + *f.reason + "\")");
-  if (f.aggregate_id && !f.aggregate_type) throw UsageError("--aggregate-id goes with --aggregate-type");
-  sel.has_filter = f.status || f.reason || f.aggregate_type || f.since || f.until;
+DeadLetterAdmin::DeadLetterFilter parse_filters(const DlqOptions& o) {
+  return dlq::parse_filter({o.status, o.reason, o.aggregate_type, o.aggregate_id, o.since, o.until},
+                           std::chrono::system_clock::now());
+}
+
+// IDs as positionals, or --all, or filters (the operations refuse any other mix).
+dlq::Selection parse_targets(const DlqOptions& o, DeadLetterAdmin::DeadLetterFilter filter) {
+  dlq::Selection sel;
+  sel.filter = std::move(filter);
+  sel.by_filter = o.all || dlq::has_filter(sel.filter);
+  for (const auto& s : o.ids) sel.ids.push_back(parse_int("ID", s, 1, INT_MAX));
   return sel;
 }
 
-// IDs as positionals, or --all, or filters: exactly one way.
-void parse_targets(Selection& sel, const std::vector<std::string>& ids, const std::string& what) {
-  if (!ids.empty() && (sel.all || sel.has_filter))
-    throw UsageError(what + " takes IDs or --all/filters, not both");
-  if (ids.empty() && !sel.all && !sel.has_filter)
-    throw UsageError(what + " needs dead-letter IDs, --all, or filters such as --reason R");
-  if (sel.filter.status && *sel.filter.status != "open")
-    throw UsageError(what + " acts on open dead letters only (--status " + *sel.filter.status + ")");
-  for (const auto& s : ids) sel.ids.push_back(parse_int("ID", s, 1, INT_MAX));
+// The operations name inputs in backquotes (`since`); here they are flags (--since).
+std::string in_flags(std::string msg) {
+  static const std::pair<std::string, std::string> kPhrases[] = {
+      {"takes `ids` or a filter, not both", "takes IDs or --all/filters, not both"},
+      {"needs `ids` or a filter", "needs dead-letter IDs, --all, or filters such as --reason R"},
+      {"needs `note`:", "needs --note TEXT:"}};
+  for (const auto& [from, to] : kPhrases)
+    if (const auto p = msg.find(from); p != std::string::npos) msg.replace(p, from.size(), to);
+  for (std::size_t p = 0; (p = msg.find('`', p)) != std::string::npos;) {
+    const auto e = msg.find('`', p + 1);
+    if (e == std::string::npos) break;
+    std::string name = msg.substr(p + 1, e - p - 1);
+    if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos) {
+      p = e;
+      continue;
+    }
+    std::replace(name.begin(), name.end(), '_', '-');
+    msg.replace(p, e - p + 1, "--" + name);
+    p += name.size() + 2;
+  }
+  return msg;
+}
+
+// What the operations refuse is a usage error here (exit 2).
+int refused_as_usage(const std::function<int()>& f) {
+  try {
+    return f();
+  } catch (const dlq::InvalidInput& e) {
+    throw UsageError(in_flags(e.what()));
+  } catch (const dlq::NotFound& e) {
+    throw UsageError(e.what());
+  } catch (const dlq::Conflict& e) {
+    throw UsageError(e.what());
+  }
 }
 
 void add_filters(CLI::App* sub, DlqOptions& o) {
@@ -84,55 +97,45 @@ CLI::App* operation(CLI::App* dlq, const std::string& name, const std::string& h
                     const std::function<int(DlqOptions&)>& run, const std::shared_ptr<DlqOptions>& o) {
   auto* sub = dlq->add_subcommand(name, help);
   add_connection_flags(sub, o->conn);
-  sub->callback([&action, o, run] { action = [o, run] { return run(*o); }; });
+  sub->callback([&action, o, run] { action = [o, run] { return refused_as_usage([&] { return run(*o); }); }; });
   return sub;
 }
 
 int run_list(DlqOptions& o) {
-  auto sel = parse_filters(o);
-  sel.filter.limit = static_cast<std::size_t>(o.limit.value_or(100));
+  auto filter = parse_filters(o);
+  filter.limit = static_cast<std::size_t>(o.limit.value_or(100));
   auto store = open_store(load(o.conn).database.url);
-  return list(*store, sel, o.json);
+  return cli::list(*store, filter, o.json);
 }
 
 int run_show(DlqOptions& o) {
   const int64_t id = parse_int("ID", o.ids.at(0), 1, INT_MAX);
   auto store = open_store(load(o.conn).database.url);
-  return show(*store, *store, id);
+  return cli::show(*store, *store, id);
 }
 
 int run_replay(DlqOptions& o) {
-  auto sel = parse_filters(o);
+  auto filter = parse_filters(o);
   if (o.rebase && o.no_version_check) throw UsageError("--rebase and --no-version-check exclude each other");
-  ReplayArgs a;
-  a.mode = o.rebase ? dlq::VersionMode::rebase : o.no_version_check ? dlq::VersionMode::drop : dlq::VersionMode::keep;
-  parse_targets(sel, o.ids, "replay");
-  if (a.mode != dlq::VersionMode::keep && sel.ids.empty() &&
-      (!sel.filter.reason || *sel.filter.reason != "version_conflict"))
-    throw UsageError(std::string(o.rebase ? "--rebase" : "--no-version-check") +
-                     " applies to version_conflict dead letters only: add --reason version_conflict");
-  if (o.note && o.note->empty()) throw UsageError("--note must not be empty");
-  if (o.by && o.by->empty()) throw UsageError("--by must not be empty");
-  if (o.topic && !is_valid_topic_name(*o.topic)) throw UsageError("--topic: not a valid topic name (\"" + *o.topic + "\")");
-  a.by = operator_name(o.by);
-  a.note = o.note;
-  a.topic = o.topic;
-  a.dry_run = o.dry_run;
-  a.timeout = timeout_of(o.conn, 30000);
-  a.explicit_timeout = o.conn.timeout_ms.has_value();
+  const auto sel = parse_targets(o, std::move(filter));
+  dlq::ReplayRequest r;
+  r.mode = o.rebase ? dlq::VersionMode::rebase : o.no_version_check ? dlq::VersionMode::drop : dlq::VersionMode::keep;
+  r.by = operator_name(o.by);
+  r.note = o.note;
+  r.topic = o.topic;
+  r.dry_run = o.dry_run;
+  dlq::check_replay(sel, r);  // before connecting
   const Config cfg = load(o.conn);
   auto store = open_store(cfg.database.url);
-  return replay(cfg, *store, sel, a);
+  return cli::replay(cfg, *store, sel, r, {timeout_of(o.conn, 30000), o.conn.timeout_ms.has_value()});
 }
 
 int run_discard(DlqOptions& o) {
-  auto sel = parse_filters(o);
-  parse_targets(sel, o.ids, "discard");
-  if (!o.note || o.note->find_first_not_of(" \t\r\n") == std::string::npos)
-    throw UsageError("discard needs --note TEXT: say why (it is recorded with who and when)");
-  if (o.by && o.by->empty()) throw UsageError("--by must not be empty");
+  const auto sel = parse_targets(o, parse_filters(o));
+  const auto by = operator_name(o.by);
+  dlq::check_discard(sel, by, o.note.value_or(""));  // before connecting
   auto store = open_store(load(o.conn).database.url);
-  return discard(*store, sel, operator_name(o.by), *o.note, o.dry_run);
+  return cli::discard(*store, sel, by, *o.note, o.dry_run);
 }
 
 int run_drain(DlqOptions& o) {

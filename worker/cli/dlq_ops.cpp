@@ -13,79 +13,9 @@
 namespace lockstep::cli {
 namespace {
 
-Json opt_json(const std::optional<std::string>& s) { return s ? Json(*s) : Json(nullptr); }
-
-Json to_json(const DeadLetterRecord& d) {
-  Json j = {{"id", d.id},
-            {"event_id", d.event_id},
-            {"reason", d.reason},
-            {"detail", d.detail},
-            {"aggregate_type", opt_json(d.aggregate_type)},
-            {"aggregate_id", opt_json(d.aggregate_id)},
-            {"source", {{"topic", d.src.topic}, {"partition", d.src.partition}, {"offset", d.src.offset}}},
-            {"attempts", d.attempts},
-            {"status", d.status},
-            {"created_at", d.created_at},
-            {"resolved_at", opt_json(d.resolved_at)},
-            {"resolved_by", opt_json(d.resolved_by)},
-            {"note", opt_json(d.note)},
-            {"replay_event_id", opt_json(d.replay_event_id)}};
-  if (d.reason != "malformed" && d.event)
-    j["event"] = *d.event;
-  else
-    j["raw_base64"] = base64_encode(d.raw);
-  j["conflict"] = d.conflict ? *d.conflict : Json(nullptr);
-  return j;
-}
-
-std::string describe_resolution(const DeadLetterRecord& d) {
-  std::string s = d.status;
-  if (d.resolved_by) s += " by " + *d.resolved_by;
-  if (d.resolved_at) s += " at " + *d.resolved_at;
-  return s;
-}
-
 int nothing_to_do() {
   std::cout << "nothing to do: no open dead letters match\n";
   return 0;
-}
-
-// The open dead letters a replay/discard acts on; refuses (exit 2) before anything is done.
-std::vector<DeadLetterRecord> resolve_targets(DeadLetterAdmin& store, Selection& sel, const std::string& what,
-                                              const std::function<std::optional<std::string>(const DeadLetterRecord&)>&
-                                                  refusal,
-                                              std::size_t& skipped) {
-  std::vector<DeadLetterRecord> out;
-  if (!sel.ids.empty()) {
-    std::set<int64_t> seen;
-    for (const auto id : sel.ids) {
-      if (!seen.insert(id).second) continue;
-      auto d = store.get_dead_letter(id);
-      if (!d) throw UsageError("no dead letter with id " + std::to_string(id));
-      if (d->status != "open")
-        throw UsageError("cannot " + what + " dead letter " + std::to_string(id) + ": it is already " +
-                         describe_resolution(*d));
-      if (auto why = refusal(*d)) throw UsageError("cannot " + what + " dead letter " + std::to_string(id) + ": " + *why);
-      out.push_back(std::move(*d));
-    }
-    return out;
-  }
-  auto f = sel.filter;
-  f.status = "open";
-  f.limit = 1000;
-  for (;;) {
-    auto page = store.list_dead_letters(f);
-    for (auto& d : page) {
-      if (refusal(d)) {
-        ++skipped;
-        continue;
-      }
-      out.push_back(std::move(d));
-    }
-    if (page.size() < f.limit) break;
-    f.after_id = page.back().id;
-  }
-  return out;
 }
 
 }  // namespace
@@ -104,11 +34,11 @@ std::string operator_name(const std::optional<std::string>& by) {
   return who;
 }
 
-int list(DeadLetterAdmin& store, Selection& sel, bool json) {
-  auto rows = store.list_dead_letters(sel.filter);
+int list(DeadLetterAdmin& store, const DeadLetterAdmin::DeadLetterFilter& filter, bool json) {
+  auto rows = store.list_dead_letters(filter);
   if (json) {
     Json arr = Json::array();
-    for (const auto& d : rows) arr.push_back(to_json(d));
+    for (const auto& d : rows) arr.push_back(dlq::dead_letter_json(d));
     std::cout << arr.dump(2) << "\n";
     return 0;
   }
@@ -119,132 +49,86 @@ int list(DeadLetterAdmin& store, Selection& sel, bool json) {
               << d.reason << std::setw(11) << d.status << std::setw(26) << d.created_at
               << (d.aggregate_type ? *d.aggregate_type + ":" + d.aggregate_id.value_or("") : "-") << "\n";
   }
-  if (rows.size() == sel.filter.limit)
-    std::cerr << "(first " << rows.size() << " rows; --limit N for more)\n";
+  if (rows.size() == filter.limit) std::cerr << "(first " << rows.size() << " rows; --limit N for more)\n";
   return 0;
 }
 
-// A replayed dead letter shows what became of its replay: the outcome of the
-// replay's event_id, from `outcomes`.
 int show(DeadLetterAdmin& store, OutcomeStore& outcomes, int64_t id) {
-  auto d = store.get_dead_letter(id);
-  if (!d) throw UsageError("no dead letter with id " + std::to_string(id));
-  Json j = to_json(*d);
-  if (d->replay_event_id) {
-    const auto prior = outcomes.find_outcomes({*d->replay_event_id});
-    Json r = {{"event_id", *d->replay_event_id}};
-    if (auto it = prior.find(*d->replay_event_id); it != prior.end()) {
-      r["outcome"] = it->second.outcome;
-      r["reason"] = opt_json(it->second.reason);
-      r["version"] = it->second.version ? Json(*it->second.version) : Json(nullptr);
-      r["state"] = opt_json(it->second.state);
-    } else {
-      r["outcome"] = nullptr;  // not processed yet
-    }
-    j["replay"] = r;
-  }
-  std::cout << j.dump(2) << "\n";
+  std::cout << dlq::show(store, outcomes, id).dump(2) << "\n";
   return 0;
 }
 
-int replay(const Config& cfg, DeadLetterAdmin& store, Selection& sel, const ReplayArgs& a) {
-  const auto mode = a.mode;
-  const auto& by = a.by;
-  const auto& note = a.note;
-  const auto& topic = a.topic;
-  const bool dry_run = a.dry_run;
-  const auto timeout = a.timeout;
-  const bool explicit_timeout = a.explicit_timeout;
-  std::size_t skipped = 0;
-  auto targets = resolve_targets(
-      store, sel, "replay",
-      [&](const DeadLetterRecord& d) -> std::optional<std::string> {
-        auto c = d;
-        if (topic) c.src.topic = *topic;
-        return dlq::replay_refusal(c, mode);
-      },
-      skipped);
-  if (skipped)
-    std::cerr << "dlq replay: " << skipped << " matching dead letter(s) skipped (malformed"
-              << (mode != dlq::VersionMode::keep ? ", or not version_conflict" : "") << ")\n";
-  if (targets.empty()) return nothing_to_do();
-  if (dry_run) {
-    std::cout << "dry run: would replay " << targets.size() << " dead letter(s); nothing changed\n";
-    for (const auto& d : targets)
-      std::cout << "would replay id=" << d.id << " event_id=" << d.event_id << " reason=" << d.reason
-                << " as=" << dlq::replay_event_id(d.event_id, d.id) << " topic=" << topic.value_or(d.src.topic)
-                << "\n";
+// A dry run first says how many there are (and how many are skipped) before
+// anything is published; the replay itself prints each as it is done.
+int replay(const Config& cfg, Store& store, const dlq::Selection& sel, const dlq::ReplayRequest& r,
+           const PublishTimeout& t) {
+  auto planned = r;
+  planned.dry_run = true;
+  const auto plan = dlq::replay(store, store, sel, planned, {});
+  if (plan.skipped)
+    std::cerr << "dlq replay: " << plan.skipped << " matching dead letter(s) skipped (malformed"
+              << (r.mode != dlq::VersionMode::keep ? ", or not version_conflict" : "") << ")\n";
+  if (plan.items.empty()) return nothing_to_do();
+  if (r.dry_run) {
+    std::cout << "dry run: would replay " << plan.items.size() << " dead letter(s); nothing changed\n";
+    for (const auto& it : plan.items)
+      std::cout << "would replay id=" << it.id << " event_id=" << it.event_id << " reason=" << it.reason
+                << " as=" << it.replay_event_id.value_or("") << " topic=" << it.topic.value_or("") << "\n";
     return 0;
   }
-  std::cerr << "dlq replay: replaying " << targets.size() << " dead letter(s)\n";
-  Producer producer(cfg.kafka.brokers, bounded_props(cfg, timeout, explicit_timeout));
+  std::cerr << "dlq replay: replaying " << plan.items.size() << " dead letter(s)\n";
+  Producer producer(cfg.kafka.brokers, bounded_props(cfg, t.timeout, t.explicit_timeout));
   auto reader = open_store(cfg.database.url);  // reads the current aggregate while `store` holds the row
+  const dlq::Publish publish = [&](const OutMessage& m) {
+    const auto ds = producer.send({m}, t.timeout);
+    if (ds.empty()) throw KafkaError("no delivery report");
+    if (ds[0].error) throw KafkaError(ds[0].error.str());
+    return ds[0];
+  };
   std::size_t done = 0, lost = 0;
-  for (const auto& t : targets) {
-    if (mode == dlq::VersionMode::keep && t.reason == "version_conflict")
-      std::cerr << "dlq replay: dead letter " << t.id
+  dlq::replay(store, *reader, sel, r, publish, [&](const dlq::ItemResult& it) {
+    if (r.mode == dlq::VersionMode::keep && it.reason == "version_conflict")
+      std::cerr << "dlq replay: dead letter " << it.id
                 << " is a version_conflict replayed unchanged: it conflicts again unless the aggregate is back at "
                    "its expected version (--rebase or --no-version-check change that)\n";
-    DeadLetterAdmin::Resolution res{"replayed", by, note, dlq::replay_event_id(t.event_id, t.id)};
-    Delivery delivered;
-    OutMessage msg;
-    const bool ok = store.resolve_dead_letter(t.id, res, [&](const DeadLetterRecord& d) {
-      Snapshot current;
-      if (mode == dlq::VersionMode::rebase && d.aggregate_type && d.aggregate_id)
-        current = reader->read({AggregateRef{*d.aggregate_type, *d.aggregate_id}}).at(0);
-      msg = dlq::replay_message(d, mode, current, topic.value_or(d.src.topic), by);
-      const auto ds = producer.send({msg}, timeout);
-      if (ds.empty() || ds[0].error)
-        throw KafkaError("publishing the replay of dead letter " + std::to_string(d.id) + " to " + msg.topic +
-                         " failed: " + (ds.empty() ? std::string("no delivery report") : ds[0].error.str()) +
-                         " (nothing recorded; run the replay again)");
-      delivered = ds[0];
-      return true;
-    });
-    if (!ok) {
+    if (it.status == "lost") {
       ++lost;
-      std::cerr << "dlq replay: dead letter " << t.id << " was resolved by someone else meanwhile: skipped\n";
-      continue;
+      std::cerr << "dlq replay: dead letter " << it.id << " was resolved by someone else meanwhile: skipped\n";
+      return;
     }
     ++done;
-    std::cout << "replayed id=" << t.id << " event_id=" << t.event_id << " as=" << *res.replay_event_id
-              << " topic=" << msg.topic << " partition=" << delivered.partition << " offset=" << delivered.offset
-              << std::endl;
-  }
+    std::cout << "replayed id=" << it.id << " event_id=" << it.event_id << " as=" << it.replay_event_id.value_or("")
+              << " topic=" << it.topic.value_or("") << " partition=" << it.partition.value_or(-1)
+              << " offset=" << it.offset.value_or(-1) << std::endl;
+  });
   std::cerr << "dlq replay: " << done << " replayed" << (lost ? ", " + std::to_string(lost) + " skipped" : "")
             << "\n";
   return 0;
 }
 
-int discard(DeadLetterAdmin& store, Selection& sel, const std::string& by, const std::string& note, bool dry_run) {
-  std::size_t skipped = 0;
-  auto targets = resolve_targets(
-      store, sel, "discard", [](const DeadLetterRecord&) -> std::optional<std::string> { return std::nullopt; },
-      skipped);
-  if (targets.empty()) return nothing_to_do();
-  if (dry_run)
-    std::cout << "dry run: would discard " << targets.size() << " dead letter(s); nothing changed\n";
-  else
-    std::cerr << "dlq discard: discarding " << targets.size() << " dead letter(s)\n";
+int discard(DeadLetterAdmin& store, const dlq::Selection& sel, const std::string& by, const std::string& note,
+            bool dry_run) {
+  const auto plan = dlq::discard(store, sel, by, note, true);
+  if (plan.items.empty()) return nothing_to_do();
+  if (dry_run) {
+    std::cout << "dry run: would discard " << plan.items.size() << " dead letter(s); nothing changed\n";
+    for (const auto& it : plan.items)
+      std::cout << "would discard id=" << it.id << " event_id=" << it.event_id << " reason=" << it.reason << "\n";
+    return 0;
+  }
+  std::cerr << "dlq discard: discarding " << plan.items.size() << " dead letter(s)\n";
   std::size_t done = 0, lost = 0;
-  for (const auto& t : targets) {
-    if (dry_run) {
-      std::cout << "would discard id=" << t.id << " event_id=" << t.event_id << " reason=" << t.reason << "\n";
-      continue;
-    }
-    const bool ok = store.resolve_dead_letter(t.id, DeadLetterAdmin::Resolution{"discarded", by, note, std::nullopt},
-                                              [](const DeadLetterRecord&) { return true; });
-    if (!ok) {
+  dlq::discard(store, sel, by, note, false, [&](const dlq::ItemResult& it) {
+    if (it.status == "lost") {
       ++lost;
-      std::cerr << "dlq discard: dead letter " << t.id << " was resolved by someone else meanwhile: skipped\n";
-      continue;
+      std::cerr << "dlq discard: dead letter " << it.id << " was resolved by someone else meanwhile: skipped\n";
+      return;
     }
     ++done;
-    std::cout << "discarded id=" << t.id << " event_id=" << t.event_id << std::endl;
-  }
-  if (!dry_run)
-    std::cerr << "dlq discard: " << done << " discarded" << (lost ? ", " + std::to_string(lost) + " skipped" : "")
-              << "\n";
+    std::cout << "discarded id=" << it.id << " event_id=" << it.event_id << std::endl;
+  });
+  std::cerr << "dlq discard: " << done << " discarded" << (lost ? ", " + std::to_string(lost) + " skipped" : "")
+            << "\n";
   return 0;
 }
 

@@ -1,31 +1,19 @@
-// `lockstep dlq`: the operations behind list, show, replay, discard and drain.
+// `lockstep dlq`: how list, show, replay, discard and drain print what the
+// dead-letter operations (lockstep/dlq_ops.hpp) select, check and do.
 #pragma once
 
 #include <chrono>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "cli.hpp"
-#include "lockstep/dlq.hpp"
+#include "lockstep/dlq_ops.hpp"
 #include "lockstep/store.hpp"
 
 namespace lockstep::cli {
 
-// Which dead letters an operation acts on.
-struct Selection {
-  std::vector<int64_t> ids;  // explicit IDs, or
-  bool all = false;          // every matching row (filters below)
-  DeadLetterAdmin::DeadLetterFilter filter;
-  bool has_filter = false;
-};
-
-struct ReplayArgs {
-  dlq::VersionMode mode = dlq::VersionMode::keep;
-  std::string by;
-  std::optional<std::string> note;
-  std::optional<std::string> topic;
-  bool dry_run = false;
+// How long each replay's publish may take, and whether --timeout-ms set it.
+struct PublishTimeout {
   std::chrono::milliseconds timeout{30000};
   bool explicit_timeout = false;
 };
@@ -33,10 +21,12 @@ struct ReplayArgs {
 // Who is acting: --by, else LOCKSTEP_OPERATOR, else the login name with "@host".
 std::string operator_name(const std::optional<std::string>& by);
 
-int list(DeadLetterAdmin& store, Selection& sel, bool json);
+int list(DeadLetterAdmin& store, const DeadLetterAdmin::DeadLetterFilter& filter, bool json);
 int show(DeadLetterAdmin& store, OutcomeStore& outcomes, int64_t id);
-int replay(const Config& cfg, DeadLetterAdmin& store, Selection& sel, const ReplayArgs& a);
-int discard(DeadLetterAdmin& store, Selection& sel, const std::string& by, const std::string& note, bool dry_run);
+int replay(const Config& cfg, Store& store, const dlq::Selection& sel, const dlq::ReplayRequest& r,
+           const PublishTimeout& t);
+int discard(DeadLetterAdmin& store, const dlq::Selection& sel, const std::string& by, const std::string& note,
+            bool dry_run);
 int drain(const Config& cfg, DeadLetterAdmin& store, const std::string& topic, std::chrono::milliseconds timeout);
 
 }  // namespace lockstep::cli

@@ -5,7 +5,8 @@
 //   Outbox           the dead-letter relay (DeadLetterRelay)
 //   DeadLetterAdmin  operators' actions on dead letters (`lockstep dlq`)
 //   SchemaStore      migrations (`lockstep migrate`)
-// A Store is all four over one database connection, as open_store() gives it;
+//   Inspector        operators' reads: aggregates, audit, dead-letter counts
+// A Store is all five over one database connection, as open_store() gives it;
 // not thread-safe (one per thread).
 #pragma once
 
@@ -17,6 +18,7 @@
 #include <string_view>
 
 #include "lockstep/store/dead_letter_admin.hpp"
+#include "lockstep/store/inspector.hpp"
 #include "lockstep/store/outbox.hpp"
 #include "lockstep/store/outcome_store.hpp"
 #include "lockstep/store/schema_store.hpp"
@@ -24,7 +26,8 @@
 
 namespace lockstep {
 
-class Store : public OutcomeStore, public Outbox, public DeadLetterAdmin, public SchemaStore {
+class Store : public OutcomeStore, public Outbox, public DeadLetterAdmin, public SchemaStore,
+              public Inspector {
  public:
   ~Store() override = default;
 

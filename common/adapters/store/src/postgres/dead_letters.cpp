@@ -53,28 +53,33 @@ DeadLetterRecord record_from_row(const pqxx::row& row) {
   return d;
 }
 
+std::string dead_letter_filter_json(const DeadLetterAdmin::DeadLetterFilter& f) {
+  Json fj = Json::object();
+  if (f.status) fj["status"] = *f.status;
+  if (f.reason) fj["reason"] = *f.reason;
+  if (f.aggregate_type) fj["aggregate_type"] = *f.aggregate_type;
+  if (f.aggregate_id) fj["aggregate_id"] = *f.aggregate_id;
+  if (f.since) fj["since"] = *f.since;
+  if (f.until) fj["until"] = *f.until;
+  if (f.after_id) fj["after_id"] = *f.after_id;
+  return fj.dump();
+}
+
+const char* const kDeadLetterWhere =
+    " WHERE ($1::jsonb->>'status' IS NULL OR status = $1::jsonb->>'status')"
+    " AND ($1::jsonb->>'reason' IS NULL OR reason = $1::jsonb->>'reason')"
+    " AND ($1::jsonb->>'aggregate_type' IS NULL OR aggregate_type = $1::jsonb->>'aggregate_type')"
+    " AND ($1::jsonb->>'aggregate_id' IS NULL OR aggregate_id = $1::jsonb->>'aggregate_id')"
+    " AND ($1::jsonb->>'since' IS NULL OR created_at >= ($1::jsonb->>'since')::timestamptz)"
+    " AND ($1::jsonb->>'until' IS NULL OR created_at < ($1::jsonb->>'until')::timestamptz)"
+    " AND ($1::jsonb->>'after_id' IS NULL OR id > ($1::jsonb->>'after_id')::bigint)";
+
 std::vector<DeadLetterRecord> PgStore::list_dead_letters(const DeadLetterFilter& f) {
   std::vector<DeadLetterRecord> out;
   guarded([&] {
     pqxx::nontransaction tx(connection());
-    Json fj = Json::object();
-    if (f.status) fj["status"] = *f.status;
-    if (f.reason) fj["reason"] = *f.reason;
-    if (f.aggregate_type) fj["aggregate_type"] = *f.aggregate_type;
-    if (f.aggregate_id) fj["aggregate_id"] = *f.aggregate_id;
-    if (f.since) fj["since"] = *f.since;
-    if (f.until) fj["until"] = *f.until;
-    if (f.after_id) fj["after_id"] = *f.after_id;
-    auto r = tx.exec_params(dead_letter_select() +
-                                " WHERE ($1::jsonb->>'status' IS NULL OR status = $1::jsonb->>'status')"
-                                " AND ($1::jsonb->>'reason' IS NULL OR reason = $1::jsonb->>'reason')"
-                                " AND ($1::jsonb->>'aggregate_type' IS NULL OR aggregate_type = $1::jsonb->>'aggregate_type')"
-                                " AND ($1::jsonb->>'aggregate_id' IS NULL OR aggregate_id = $1::jsonb->>'aggregate_id')"
-                                " AND ($1::jsonb->>'since' IS NULL OR created_at >= ($1::jsonb->>'since')::timestamptz)"
-                                " AND ($1::jsonb->>'until' IS NULL OR created_at < ($1::jsonb->>'until')::timestamptz)"
-                                " AND ($1::jsonb->>'after_id' IS NULL OR id > ($1::jsonb->>'after_id')::bigint)"
-                                " ORDER BY id LIMIT $2",
-                            fj.dump(), static_cast<int64_t>(f.limit));
+    auto r = tx.exec_params(dead_letter_select() + kDeadLetterWhere + " ORDER BY id LIMIT $2",
+                            dead_letter_filter_json(f), static_cast<int64_t>(f.limit));
     for (const auto& row : r) out.push_back(record_from_row(row));
   });
   return out;

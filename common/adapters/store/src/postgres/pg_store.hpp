@@ -31,6 +31,11 @@ void prepare_outbox_statements(pqxx::connection& c);
 // and one of its rows as a record (dead_letters.cpp; the outbox reads them too).
 const std::string& dead_letter_select();
 DeadLetterRecord record_from_row(const pqxx::row& row);
+// A dead-letter filter as the JSON document $1 of kDeadLetterWhere, which
+// matches the dead_letters rows it selects (dead_letters.cpp; the inspector
+// counts them).
+std::string dead_letter_filter_json(const DeadLetterAdmin::DeadLetterFilter& f);
+extern const char* const kDeadLetterWhere;
 
 class PgStore final : public Store {
  public:
@@ -55,6 +60,12 @@ class PgStore final : public Store {
   bool resolve_dead_letter(int64_t id, const Resolution& res,
                            const std::function<bool(const DeadLetterRecord&)>& act) override;
   std::vector<WriteStatus> import_dead_letters(const std::vector<DeadLetterRecord>& recs) override;
+
+  // Inspector (inspector.cpp).
+  std::optional<AggregateRecord> get_aggregate(const AggregateRef& ref) override;
+  std::vector<AuditRecord> audit_history(const AggregateRef& ref, std::optional<int64_t> after_id,
+                                         std::size_t limit) override;
+  std::vector<DeadLetterCount> count_dead_letters(const DeadLetterFilter& f) override;
 
   // SchemaStore (schema.cpp).
   std::vector<MigrationStatus> migration_status() override;

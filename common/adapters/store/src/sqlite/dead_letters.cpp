@@ -36,19 +36,19 @@ DeadLetterRecord record_from_row(const Stmt& s) {
   return d;
 }
 
+void SqliteStore::bind_dead_letter_filter(Stmt& s, const DeadLetterFilter& f) {
+  const auto since = f.since ? std::optional<std::string>(timestamp(*f.since, "since")) : std::nullopt;
+  const auto until = f.until ? std::optional<std::string>(timestamp(*f.until, "until")) : std::nullopt;
+  s.bind(1, f.status).bind(2, f.reason).bind(3, f.aggregate_type).bind(4, f.aggregate_id);
+  s.bind(5, since).bind(6, until).bind(7, f.after_id);
+}
+
 std::vector<DeadLetterRecord> SqliteStore::list_dead_letters(const DeadLetterFilter& f) {
   std::vector<DeadLetterRecord> out;
   guarded([&] {
     out.clear();
-    const auto since = f.since ? std::optional<std::string>(timestamp(*f.since, "since")) : std::nullopt;
-    const auto until = f.until ? std::optional<std::string>(timestamp(*f.until, "until")) : std::nullopt;
-    auto s = stmt(std::string(kDeadLetterColumns) +
-                  " WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR reason = ?2)"
-                  " AND (?3 IS NULL OR aggregate_type = ?3) AND (?4 IS NULL OR aggregate_id = ?4)"
-                  " AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)"
-                  " AND (?7 IS NULL OR id > ?7) ORDER BY id LIMIT ?8");
-    s.bind(1, f.status).bind(2, f.reason).bind(3, f.aggregate_type).bind(4, f.aggregate_id);
-    s.bind(5, since).bind(6, until).bind(7, f.after_id);
+    auto s = stmt(std::string(kDeadLetterColumns) + kDeadLetterWhere + " ORDER BY id LIMIT ?8");
+    bind_dead_letter_filter(s, f);
     s.bind(8, static_cast<int64_t>(std::min<std::size_t>(f.limit, INT64_MAX)));
     while (s.step()) out.push_back(record_from_row(s));
   });

@@ -53,6 +53,13 @@ inline constexpr const char* kDeadLetterColumns =
     "source_topic, source_partition, source_offset, source_timestamp, consumer_group, attempts, status, created_at, "
     "resolved_at, resolved_by, note, replay_event_id FROM dead_letters";
 DeadLetterRecord record_from_row(const Stmt& s);
+// The dead_letters rows a DeadLetterFilter selects: ?1..?7, bound by
+// SqliteStore::bind_dead_letter_filter (list_dead_letters, count_dead_letters).
+inline constexpr const char* kDeadLetterWhere =
+    " WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR reason = ?2)"
+    " AND (?3 IS NULL OR aggregate_type = ?3) AND (?4 IS NULL OR aggregate_id = ?4)"
+    " AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)"
+    " AND (?7 IS NULL OR id > ?7)";
 
 // The dead_letters columns that commit() and import_dead_letters() both fill,
 // ?1..?16 in this order (bind_dead_letter); created_at is ?17.
@@ -94,6 +101,12 @@ class SqliteStore final : public Store {
                            const std::function<bool(const DeadLetterRecord&)>& act) override;
   std::vector<WriteStatus> import_dead_letters(const std::vector<DeadLetterRecord>& recs) override;
 
+  // Inspector (inspector.cpp).
+  std::optional<AggregateRecord> get_aggregate(const AggregateRef& ref) override;
+  std::vector<AuditRecord> audit_history(const AggregateRef& ref, std::optional<int64_t> after_id,
+                                         std::size_t limit) override;
+  std::vector<DeadLetterCount> count_dead_letters(const DeadLetterFilter& f) override;
+
   // SchemaStore (schema.cpp).
   std::vector<MigrationStatus> migration_status() override;
   std::vector<MigrationStatus> migrate_up() override;
@@ -134,6 +147,8 @@ class SqliteStore final : public Store {
   // DataStoreError when it is not one (PostgreSQL rejects it likewise).
   std::string timestamp(const std::string& text, const char* what);
   void reset();
+  // Binds ?1..?7 of kDeadLetterWhere (dead_letters.cpp).
+  void bind_dead_letter_filter(Stmt& s, const DeadLetterFilter& f);
 
   // The steps of commit() (outcomes.cpp), inside its transaction.
   WriteStatus write_applied(const AppliedWrite& w, const std::string& now, Keys& touched);
