@@ -43,6 +43,13 @@ HttpResponse redirect(const std::string& to) {
   return res;
 }
 
+// The methods a path answers (the Allow header of a 405).
+std::string allowed_methods(const std::string& path) {
+  if (path == "/api/v1/session") return "POST, DELETE";
+  if (path == "/api/v1/dead-letters/replay" || path == "/api/v1/dead-letters/discard") return "POST";
+  return "GET, HEAD";
+}
+
 Json status_json(const WorkerStatus& s) {
   Json parts = Json::array();
   for (const auto& p : s.partitions) {
@@ -119,6 +126,7 @@ struct AdminServer::Impl {
     auto who = std::make_shared<std::string>("-");
     const std::string path = req.path();
     HttpResponder done = [respond, started, method = req.method, path, who](HttpResponse res) {
+      if (res.status == 405) res.headers.emplace_back("Allow", allowed_methods(path));
       add_security_headers(res);
       const auto ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();

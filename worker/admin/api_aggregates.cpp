@@ -85,7 +85,7 @@ Page parse_page(const std::map<std::string, std::string>& query) {
   if (auto it = query.find("cursor"); it != query.end() && !it->second.empty()) {
     p.after_id = number(it->second, "cursor");
   }
-  if (auto it = query.find("limit"); it != query.end() && !it->second.empty()) {
+  if (auto it = query.find("limit"); it != query.end()) {
     const long long limit = number(it->second, "limit");
     if (limit < 1 || limit > 500) throw bad_request("limit must be from 1 to 500", "limit");
     p.limit = static_cast<std::size_t>(limit);

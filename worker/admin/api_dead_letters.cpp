@@ -35,8 +35,9 @@ DeadLetterAdmin::DeadLetterFilter filter_from_json(const Json& j) {
     if (std::find(kFilterKeys.begin(), kFilterKeys.end(), key) == kFilterKeys.end()) {
       throw bad_request("unknown filter key '" + key + "'", "filter");
     }
-    if (value.is_null()) continue;
-    if (!value.is_string()) throw bad_request("filter." + key + " must be a string", key);
+    if (!value.is_string() || value.get<std::string>().empty()) {
+      throw bad_request("filter." + key + " must be a non-empty string", key);
+    }
     const std::string v = value.get<std::string>();
     if (key == "status") t.status = v;
     if (key == "reason") t.reason = v;
@@ -125,20 +126,20 @@ Json parse_body(const std::string& body, const std::vector<std::string>& allowed
 }
 
 std::optional<std::string> opt_string(const Json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) return std::nullopt;
+  if (!j.contains(key)) return std::nullopt;
   if (!j[key].is_string()) throw bad_request(std::string(key) + " must be a string", key);
   return j[key].get<std::string>();
 }
 
 bool opt_bool(const Json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) return false;
+  if (!j.contains(key)) return false;
   if (!j[key].is_boolean()) throw bad_request(std::string(key) + " must be true or false", key);
   return j[key].get<bool>();
 }
 
 dlq::Selection selection(const Json& j) {
-  const bool has_ids = j.contains("ids") && !j["ids"].is_null();
-  const bool has_filter = j.contains("filter") && !j["filter"].is_null();
+  const bool has_ids = j.contains("ids");
+  const bool has_filter = j.contains("filter");
   if (has_ids == has_filter) throw bad_request("give either ids or filter", "ids");
   dlq::Selection s;
   if (has_filter) {
