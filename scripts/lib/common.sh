@@ -14,6 +14,11 @@
 #   lockstep_install_obs_deps          the same for LOCKSTEP_OBS_DEPS (promtool)
 #   lockstep_install_docker_check_deps the same for LOCKSTEP_DOCKER_CHECK_DEPS
 #   lockstep_install_kafka_deps        the same for LOCKSTEP_KAFKA_DEPS (Java, Maven)
+#   lockstep_install_console_deps      what the console's browser and API contract
+#                                      tests need: Chromium (+ Node.js, venv when
+#                                      missing), playwright-core (npm ci in
+#                                      tests/console) and schemathesis (PyPI, in
+#                                      the venv .tools/contract-venv)
 #   lockstep_build [dir] [cmake args]  configure + build (default dir: build)
 #   lockstep_build_preset PRESET [cmake args]
 #                                      the same with a CMakePresets.json preset
@@ -78,6 +83,11 @@ LOCKSTEP_DOCKER_CHECK_DEPS=(python3-yaml)
 # Kafka 4 runs on Java 17+, and Maven fetches its jars from Maven Central once
 # into a cache (see tools/kafka/pom.xml).
 LOCKSTEP_KAFKA_DEPS=(openjdk-17-jre-headless maven)
+
+# Extra package for the console's browser test (tests/console): Debian's
+# Chromium, which playwright-core drives (Playwright's own browser download
+# is never used). Node.js/npm and python3-venv are added when missing.
+LOCKSTEP_CONSOLE_DEPS=(chromium)
 
 lockstep_log() { printf '[lockstep] %s\n' "$*" >&2; }
 lockstep_die() { lockstep_log "error: $*"; exit 1; }
@@ -197,6 +207,32 @@ lockstep_install_fuzz_deps() { lockstep_install_deps "${LOCKSTEP_FUZZ_DEPS[@]}";
 lockstep_install_docker_check_deps() { lockstep_install_deps "${LOCKSTEP_DOCKER_CHECK_DEPS[@]}"; }
 
 lockstep_install_kafka_deps() { lockstep_install_deps "${LOCKSTEP_KAFKA_DEPS[@]}"; }
+
+# The browser test's and the API contract test's tools. Debian packages as
+# above; then playwright-core at the version tests/console/package-lock.json
+# pins, and schemathesis at the version tests/admin/requirements.txt pins, in
+# a venv of its own (.tools/contract-venv; LOCKSTEP_TOOLS_DIR moves it).
+lockstep_install_console_deps() {
+  local pkgs=("${LOCKSTEP_CONSOLE_DEPS[@]}")
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+  command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || pkgs+=(python3-venv)
+  lockstep_install_deps "${pkgs[@]}" || return 1
+  local console="$ROOT/tests/console"
+  if [[ -f "$console/package-lock.json" ]] &&
+    ! cmp -s "$console/package-lock.json" "$console/node_modules/.lockstep-installed" 2>/dev/null; then
+    lockstep_log "npm ci in tests/console (playwright-core)"
+    (cd "$console" && npm ci --no-audit --no-fund --loglevel=error) || return 1
+    cp "$console/package-lock.json" "$console/node_modules/.lockstep-installed"
+  fi
+  local venv="${LOCKSTEP_TOOLS_DIR:-$ROOT/.tools}/contract-venv" req="$ROOT/tests/admin/requirements.txt"
+  if [[ -f "$req" ]] && ! cmp -s "$req" "$venv/requirements.txt" 2>/dev/null; then
+    lockstep_log "installing $(tr '\n' ' ' <"$req")into $venv (PyPI)"
+    python3 -m venv "$venv" || return 1
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" || return 1
+    cp "$req" "$venv/requirements.txt"
+  fi
+}
 
 # True when the arguments hold `--kafka real` (scripts/chaos, scripts/soak:
 # they then start a real cluster for lockstep-chaos).

@@ -15,7 +15,9 @@
 #   run_stage NAME CMD...           run CMD, record PASS/FAIL and its duration
 #   run_ctest DIR [ctest args...]   ctest, output teed to DIR/lockstep-ctest.log,
 #                                   counts added to the totals
-#   postgres_stage, kafka_stage, ctest_stage [ctest args...], observability_stage,
+#   console_tools_start             background install of the console's test tools
+#   postgres_stage, kafka_stage, console_tools_stage, ctest_stage [ctest args...],
+#   observability_stage,
 #   sanitizer_stage NAME ESTIMATE_S TARGETS [ctest args...], fuzz_stage,
 #   docker_stage                    the stages
 #   finish                          stop PostgreSQL and Kafka, print the summary, exit
@@ -107,6 +109,7 @@ over_budget() {
 }
 
 finish() {
+  console_tools_wait >/dev/null 2>&1 || true # never leave an apt-get running
   lockstep_pg_stop # also done by the EXIT trap; here so the summary is last
   lockstep_kafka_stop
   echo
@@ -142,6 +145,7 @@ postgres_stage() {
 # into the other tests. LOCKSTEP_REAL_KAFKA=0 leaves it out (the kafka-real
 # tests then skip, and the summary says so); a failed start fails the run.
 start_real_kafka() {
+  console_tools_wait || true # its apt-get first; its outcome is console_tools_stage's
   lockstep_install_kafka_deps || return 1
   lockstep_kafka_start --brokers 1 || return 1
   export LOCKSTEP_TEST_KAFKA_BROKERS="$LOCKSTEP_KAFKA_BROKERS"
@@ -173,6 +177,43 @@ ctest_stage() {
     record ctest FAIL "$last_ctest_counts, $((SECONDS - start))s"
   fi
   ctest_s=$((SECONDS - start))
+}
+
+# --- console tools -------------------------------------------------------------
+# Chromium, playwright-core and schemathesis for the console's browser test and
+# the admin API's contract test (ctest labels browser and contract). They are
+# downloads, not CPU work, so console_tools_start runs them in the background
+# while the main build compiles, and console_tools_stage waits for them before
+# ctest. Off (LOCKSTEP_CONSOLE=0) or failed outside CI, those tests skip and say
+# so; in CI they fail without their tools. Other stages that install Debian
+# packages call console_tools_wait first (one apt-get at a time).
+console_tools_pid=""
+console_tools_started=0
+console_tools_start() {
+  [[ "${LOCKSTEP_CONSOLE:-1}" == 0 ]] && return 0
+  console_tools_log="$(mktemp "${TMPDIR:-/tmp}/lockstep-console-tools.XXXXXX")"
+  console_tools_started=$SECONDS
+  lockstep_install_console_deps >"$console_tools_log" 2>&1 &
+  console_tools_pid=$!
+  lockstep_log "console tools: installing in the background (log: $console_tools_log)"
+}
+console_tools_rc=0
+console_tools_wait() {
+  [[ -n "$console_tools_pid" ]] || return "$console_tools_rc"
+  wait "$console_tools_pid" || console_tools_rc=$?
+  console_tools_pid=""
+  cat "$console_tools_log" >&2
+  rm -f "$console_tools_log"
+  return "$console_tools_rc"
+}
+console_tools_stage() {
+  stage_off console-tools LOCKSTEP_CONSOLE && return 0
+  local waited=$SECONDS
+  if console_tools_wait; then
+    record console-tools PASS "$((SECONDS - console_tools_started))s in the background, $((SECONDS - waited))s waited"
+  else
+    record console-tools FAIL "exit $console_tools_rc: the browser and contract tests cannot run"
+  fi
 }
 
 # --- observability -------------------------------------------------------------

@@ -108,6 +108,14 @@ TEST_F(AdminApi, WithoutValidTokenNothingButUnauthorized) {
   auto page = http_request(server->port(), "GET", "/console/");
   EXPECT_EQ(page.status, 401);
   EXPECT_EQ(page.header("content-type").rfind("text/html", 0), 0u) << page.header("content-type");
+  expect_security_headers(page);
+  EXPECT_EQ(http_request(server->port(), "GET", "/console/login").status, 200);
+  EXPECT_EQ(http_request(server->port(), "GET", "/console/assets/style.css").status, 200);
+  EXPECT_EQ(http_request(server->port(), "GET", "/console/assets/app.js").status, 401);
+  auto script = get("/console/assets/app.js");
+  EXPECT_EQ(script.status, 200);
+  EXPECT_EQ(script.header("content-type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(get("/console/").status, 200);
 }
 
 TEST_F(AdminApi, ReadTokenCannotPost) {
@@ -262,6 +270,16 @@ TEST_F(AdminApi, StatusOpenApiAndTheLog) {
   EXPECT_NE(text.find("admin GET /api/v1/status 200 rob"), std::string::npos) << text;
   EXPECT_EQ(text.find(kRead), std::string::npos) << text;
   EXPECT_EQ(text.find(kWrite), std::string::npos) << text;
+}
+
+TEST_F(AdminApi, UnreachableDatabaseIsUnavailable) {
+  AdminDeps deps;
+  deps.open_store = []() -> std::unique_ptr<Store> { throw TransientStoreError("connection refused"); };
+  AdminServer down(AdminConfig{"127.0.0.1:0", {{"rob", "read", kRead}}}, std::move(deps));
+  auto r = http_request(down.port(), "GET", "/api/v1/dead-letters", bearer(kRead));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.json()["error"], "unavailable");
+  EXPECT_EQ(http_request(down.port(), "GET", "/api/v1/whoami", bearer(kRead)).status, 200) << "the listener goes on";
 }
 
 }  // namespace

@@ -1,13 +1,10 @@
 // `lockstep run` with admin.listen: the admin API answers next to the worker, with the
 // worker's own status, and the token never reaches the log.
 #include <gtest/gtest.h>
-#include <yaml-cpp/yaml.h>
 
 #include <csignal>
-#include <fstream>
 
 #include "client.hpp"
-#include "lockstep/kit/config_file.hpp"
 #include "lockstep/test/end_to_end.hpp"
 
 namespace lockstep::test {
@@ -19,19 +16,15 @@ class AdminRun : public EndToEndTest {};
 
 TEST_F(AdminRun, ServesStatusAndDeadLettersBesideTheWorker) {
   const int admin_port = free_port();
-  YAML::Node root = YAML::Load(kit::config_yaml(cfg));
-  root["admin"]["listen"] = "127.0.0.1:" + std::to_string(admin_port);
-  root["admin"]["tokens"]["alice"]["role"] = "write";
-  root["admin"]["tokens"]["alice"]["token"] = kToken;
-  YAML::Emitter out;
-  out << root;
-  const std::string config = path("admin.yaml");
-  std::ofstream(config) << out.c_str() << "\n";
+  cfg.admin.listen = "127.0.0.1:" + std::to_string(admin_port);
+  cfg.admin.tokens = {{"alice", "write", kToken}};
+  const std::string config = write_worker_config(cfg);
   auto worker = test::start_worker(config, path("worker.log"));
   const auto port = static_cast<unsigned short>(admin_port);
 
   Reply status;
   ASSERT_TRUE(poll_until(std::chrono::seconds(60), [&] {
+    if (!worker->running()) return true;  // failed to start: reported below
     try {
       status = http_request(port, "GET", "/api/v1/status", bearer(kToken));
     } catch (const std::exception&) {
@@ -39,6 +32,7 @@ TEST_F(AdminRun, ServesStatusAndDeadLettersBesideTheWorker) {
     }
     return status.status == 200 && status.json()["ready"] == true;
   }, std::chrono::milliseconds(100))) << status.body << read_file(path("worker.log"));
+  ASSERT_TRUE(worker->running()) << read_file(path("worker.log"));
   EXPECT_EQ(status.json()["group_id"], cfg.kafka.group_id);
   EXPECT_FALSE(status.json()["partitions"].empty()) << status.body;
 

@@ -45,6 +45,14 @@ YAML::Node value_node(const FieldRef& f) {
     return out;
   }
   if (const auto* p = std::get_if<std::map<std::string, std::string>*>(&f)) return string_map_node(**p);
+  if (const auto* p = std::get_if<std::vector<AdminToken>*>(&f)) {
+    YAML::Node out(YAML::NodeType::Map);
+    for (const auto& t : **p) {
+      out[t.name]["role"] = t.role;
+      out[t.name]["token"] = t.token;
+    }
+    return out;
+  }
   return machines_node(*std::get<MachineSet*>(f));
 }
 
