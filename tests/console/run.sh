@@ -13,9 +13,9 @@ missing() {
   echo "SKIP: $1"
   exit 77
 }
-command -v node >/dev/null 2>&1 || missing "node is not installed (Node.js 20 or later with npm)"
+command -v node >/dev/null 2>&1 || missing "node is not installed (Node.js 18 or later with npm)"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
-((node_major >= 20)) || missing "node $(node --version) is too old: playwright-core needs Node.js 20 or later"
+((node_major >= 18)) || missing "node $(node --version) is too old: playwright-core needs Node.js 18 or later"
 [[ -d "$here/node_modules/playwright-core" ]] || missing "playwright-core is not installed: npm ci --prefix tests/console"
 [[ -x "${LOCKSTEP_CHROMIUM:-/usr/bin/chromium}" ]] || missing "no Chromium at ${LOCKSTEP_CHROMIUM:-/usr/bin/chromium} (apt-get install chromium)"
 exec node "$here/console.test.mjs" "$@"
