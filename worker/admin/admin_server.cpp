@@ -75,6 +75,9 @@ HttpResponse answer_error(const std::string& method, const std::string& path, Co
     return error_response(404, "not_found", e.what());
   } catch (const dlq::Conflict& e) {
     return error_response(409, "conflict", e.what());
+  } catch (const DataStoreError& e) {
+    spdlog::warn("admin {} {}: the database refused a value of the request: {}", method, path, e.what());
+    return error_response(400, "bad_request", "the database refused a value of the request");
   } catch (const TransientStoreError& e) {
     if (conns) conns->reset();
     spdlog::warn("admin {} {}: the database cannot be reached: {}", method, path, e.what());
@@ -165,6 +168,15 @@ struct AdminServer::Impl {
                                 : file_response(200, asset));
     }
     ApiCall call{*c.who, req.method, path_segments(path.substr(7)), parse_query(req.query()), std::move(req.body)};
+    try {  // what the handlers pass on to the database: no NUL, valid UTF-8
+      for (const auto& seg : call.segments) dlq::check_text("path", seg);
+      for (const auto& [name, value] : call.query) {
+        dlq::check_text("query", name);
+        dlq::check_text(name, value);
+      }
+    } catch (const dlq::InvalidInput& e) {
+      return done(error_response(400, "bad_request", e.what(), e.field()));
+    }
     api_route(std::move(call), path, done);
   }
 

@@ -15,7 +15,21 @@ InvalidInput::InvalidInput(std::string field, const std::string& msg)
 
 const std::string& InvalidInput::field() const { return field_; }
 
+void check_text(const std::string& field, const std::string& value) {
+  if (value.find('\0') != std::string::npos)
+    throw InvalidInput(field, "`" + field + "` must not contain a NUL character");
+  try {
+    (void)Json(value).dump();  // nlohmann/json's UTF-8 check
+  } catch (const Json::type_error&) {
+    throw InvalidInput(field, "`" + field + "` is not valid UTF-8");
+  }
+}
+
 DeadLetterAdmin::DeadLetterFilter parse_filter(const FilterText& t, std::chrono::system_clock::time_point now) {
+  for (auto [field, value] : {std::pair{"status", &t.status}, std::pair{"reason", &t.reason},
+                              std::pair{"aggregate_type", &t.aggregate_type}, std::pair{"aggregate_id", &t.aggregate_id},
+                              std::pair{"since", &t.since}, std::pair{"until", &t.until}})
+    if (*value) check_text(field, **value);
   DeadLetterAdmin::DeadLetterFilter f;
   f.status = t.status;
   f.reason = t.reason;
@@ -73,6 +87,8 @@ Json opt_json(const std::optional<std::string>& s) { return s ? Json(*s) : Json(
 
 void check_replay(const Selection& s, const ReplayRequest& r) {
   check_selection(s, "replay");
+  if (r.note) check_text("note", *r.note);
+  if (r.topic) check_text("topic", *r.topic);
   if (r.mode != VersionMode::keep && s.ids.empty() && (!s.filter.reason || *s.filter.reason != "version_conflict"))
     throw InvalidInput("mode", std::string(r.mode == VersionMode::rebase ? "`rebase`" : "`no_version_check`") +
                                    " applies to version_conflict dead letters only: add `reason` version_conflict");
@@ -84,6 +100,7 @@ void check_replay(const Selection& s, const ReplayRequest& r) {
 
 void check_discard(const Selection& s, const std::string& by, const std::string& note) {
   check_selection(s, "discard");
+  check_text("note", note);
   if (note.find_first_not_of(" \t\r\n") == std::string::npos)
     throw InvalidInput("note", "discard needs `note`: say why (it is recorded with who and when)");
   check_by(by);

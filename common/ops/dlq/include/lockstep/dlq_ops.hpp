@@ -47,6 +47,9 @@ struct FilterText {
 };
 // Validates (status open|replayed|discarded, reason a known one, aggregate_id needs aggregate_type,
 // since/until via parse_time) -> DeadLetterFilter; throws InvalidInput naming the field.
+// Text a request may pass on to the database: no NUL character (PostgreSQL's text cannot hold
+// one) and valid UTF-8; throws InvalidInput(field) otherwise.
+void check_text(const std::string& field, const std::string& value);
 DeadLetterAdmin::DeadLetterFilter parse_filter(const FilterText& t, std::chrono::system_clock::time_point now);
 bool has_filter(const DeadLetterAdmin::DeadLetterFilter& f);
 
