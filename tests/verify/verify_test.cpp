@@ -231,6 +231,21 @@ TEST_F(VerifyTest, EachKindOfDamageIsCaughtByItsCheck) {
   }
 }
 
+// PostgreSQL keeps no unique index on transition_audit.event_id (migration
+// 0005): a second audit row of one event is caught by the check itself.
+TEST_F(VerifyTest, AnEventWithTwoAuditRowsIsCaught) {
+  TestDb copy(TestDb::CopyOf{*db});
+  copy.exec(
+      "INSERT INTO transition_audit (aggregate_type, aggregate_id, event_id, transition, from_state, to_state, "
+      "from_version, to_version) SELECT aggregate_type, aggregate_id || '-twin', event_id, transition, from_state, "
+      "to_state, from_version, to_version FROM transition_audit WHERE event_id = 'e2-6'");
+  const auto r = run(copy.url(), events, dead);
+  ASSERT_EQ(r.size(), static_cast<std::size_t>(kChecks));
+  EXPECT_FALSE(r[kAudit].ok()) << describe(r);
+  ASSERT_FALSE(r[kAudit].examples.empty()) << describe(r);
+  EXPECT_EQ(r[kAudit].examples.front(), "e2-6") << describe(r);
+}
+
 TEST_F(VerifyTest, CommandPrintsOneLinePerInvariantAndExitsOneOnViolation) {
   auto run_cli = [&](const TestDb& on, std::vector<std::string>& lines) {
     const std::string log = ::testing::TempDir() + "verify-" + test::unique_suffix() + ".log";

@@ -52,7 +52,9 @@ InvariantCheck check_one_outcome_per_event(SqlReader& tx, const VerifyInputs& in
   return c;
 }
 
-// 2. applied <=> exactly one audit row (transition_audit.event_id is unique).
+// 2. applied <=> exactly one audit row. The schema no longer keeps a unique
+//    index on transition_audit.event_id (processed_events' key guards it), so an
+//    event_id with two audit rows is looked for here.
 InvariantCheck check_applied_audited(SqlReader& tx) {
   return sql_check(
       tx, "applied outcomes have exactly one audit row, audit rows an applied outcome",
@@ -61,7 +63,8 @@ InvariantCheck check_applied_audited(SqlReader& tx) {
       "SELECT p.event_id FROM processed_events p LEFT JOIN transition_audit t USING (event_id) "
       "WHERE p.outcome = 'applied' AND t.event_id IS NULL "
       "UNION ALL SELECT t.event_id FROM transition_audit t LEFT JOIN processed_events p USING (event_id) "
-      "WHERE p.event_id IS NULL OR p.outcome <> 'applied'");
+      "WHERE p.event_id IS NULL OR p.outcome <> 'applied' "
+      "UNION ALL SELECT event_id FROM transition_audit GROUP BY event_id HAVING count(*) > 1");
 }
 
 // 3. dead_lettered <=> exactly one dead_letters row (dead_letters.event_id is unique).
