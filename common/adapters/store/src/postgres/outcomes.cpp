@@ -3,6 +3,7 @@
 // (jsonb_to_recordset), so a whole batch is one round trip per table group and
 // every event keeps its own compare-and-set.
 #include "codec.hpp"
+#include "json_text.hpp"
 #include "pg_store.hpp"
 
 namespace lockstep::postgres {
@@ -119,64 +120,82 @@ SELECT i.ord, (c.ord IS NOT NULL) AS claimed
 )SQL";
 
 
-Json opt_json(const std::optional<std::string>& s) { return s ? Json(*s) : Json(nullptr); }
+// A JSON value as the document carries it: dumped once, invalid UTF-8 replaced.
+std::string json_text(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 // The document of apply_batch: one object per applied write, `ord` its index.
-Json applied_document(const std::vector<AppliedWrite>& applied) {
-  Json a = Json::array();
+// Written as text directly (JsonText): this runs for every event.
+std::string applied_document(const std::vector<AppliedWrite>& applied) {
+  JsonText d;
+  d.reserve(applied.size() * 400);
+  d.begin_array();
   for (std::size_t i = 0; i < applied.size(); ++i) {
     const auto& w = applied[i];
-    a.push_back({{"ord", i},
-                 {"event_id", w.event_id},
-                 {"aggregate_type", w.aggregate_type},
-                 {"aggregate_id", w.aggregate_id},
-                 {"transition", w.transition},
-                 {"from_state", opt_json(w.from_state)},
-                 {"to_state", w.to_state},
-                 {"read_version", w.read_version},
-                 {"data", w.new_data},
-                 {"actor", opt_json(w.actor)},
-                 {"source", w.src.source},
-                 {"source_topic", w.src.topic},
-                 {"source_partition", w.src.partition},
-                 {"source_offset", w.src.offset},
-                 {"occurred_at", opt_json(w.occurred_at)}});
+    d.begin_object()
+        .key("ord").value(i)
+        .key("event_id").value(w.event_id)
+        .key("aggregate_type").value(w.aggregate_type)
+        .key("aggregate_id").value(w.aggregate_id)
+        .key("transition").value(w.transition)
+        .key("from_state").value(w.from_state)
+        .key("to_state").value(w.to_state)
+        .key("read_version").value(w.read_version)
+        .key("data").raw(json_text(w.new_data))
+        .key("actor").value(w.actor)
+        .key("source").value(w.src.source)
+        .key("source_topic").value(w.src.topic)
+        .key("source_partition").value(w.src.partition)
+        .key("source_offset").value(w.src.offset)
+        .key("occurred_at").value(w.occurred_at)
+        .end_object();
   }
-  return a;
+  d.end_array();
+  return d.take();
 }
 
 // The document of dead_batch: one object per dead letter, `ord` its index.
-Json dead_document(const std::vector<DeadLetterWrite>& dead) {
-  Json d = Json::array();
+std::string dead_document(const std::vector<DeadLetterWrite>& dead) {
+  JsonText d;
+  d.begin_array();
   for (std::size_t i = 0; i < dead.size(); ++i) {
     const auto& w = dead[i];
-    d.push_back({{"ord", i},
-                 {"event_id", w.event_id},
-                 {"reason", to_string(w.reason)},
-                 {"detail", w.detail},
-                 {"aggregate_type", opt_json(w.aggregate_type)},
-                 {"aggregate_id", opt_json(w.aggregate_id)},
-                 {"event", w.event ? *w.event : Json(nullptr)},
-                 {"raw", base64_encode(w.raw)},
-                 {"kafka_key", w.kafka_key ? Json(base64_encode(*w.kafka_key)) : Json(nullptr)},
-                 {"headers", headers_to_json(w.headers)},
-                 {"conflict", w.conflict ? *w.conflict : Json(nullptr)},
-                 {"source_topic", w.src.topic},
-                 {"source_partition", w.src.partition},
-                 {"source_offset", w.src.offset},
-                 {"source_timestamp", w.src.timestamp_ms},
-                 {"consumer_group", w.consumer_group},
-                 {"attempts", w.attempts},
-                 {"version", w.version ? Json(*w.version) : Json(nullptr)},
-                 {"state", opt_json(w.state)}});
+    d.begin_object()
+        .key("ord").value(i)
+        .key("event_id").value(w.event_id)
+        .key("reason").value(to_string(w.reason))
+        .key("detail").value(w.detail)
+        .key("aggregate_type").value(w.aggregate_type)
+        .key("aggregate_id").value(w.aggregate_id);
+    d.key("event");
+    if (w.event) d.raw(json_text(*w.event)); else d.null();
+    d.key("raw").value(base64_encode(w.raw));
+    d.key("kafka_key");
+    if (w.kafka_key) d.value(base64_encode(*w.kafka_key)); else d.null();
+    d.key("headers").raw(json_text(headers_to_json(w.headers)));
+    d.key("conflict");
+    if (w.conflict) d.raw(json_text(*w.conflict)); else d.null();
+    d.key("source_topic").value(w.src.topic)
+        .key("source_partition").value(w.src.partition)
+        .key("source_offset").value(w.src.offset)
+        .key("source_timestamp").value(w.src.timestamp_ms)
+        .key("consumer_group").value(w.consumer_group)
+        .key("attempts").value(w.attempts);
+    d.key("version");
+    if (w.version) d.value(*w.version); else d.null();
+    d.key("state").value(w.state).end_object();
   }
-  return d;
+  d.end_array();
+  return d.take();
 }
 
-// A batch document as the statements take it. Replacement of invalid UTF-8
-// keeps the JSON document valid; the validator already rejected such events,
-// so this only guards the raw-free fields.
-std::string document_text(const Json& doc) { return doc.dump(-1, ' ', false, Json::error_handler_t::replace); }
+// A JSON array of strings.
+std::string string_array(const std::vector<std::string>& items) {
+  JsonText d;
+  d.begin_array();
+  for (const auto& s : items) d.value(s);
+  d.end_array();
+  return d.take();
+}
 
 // The applied writes of a commit: a status per write (`status`, by ord). A
 // claimed write whose compare-and-set was lost gives its claim back, so that
@@ -198,7 +217,7 @@ void apply_writes(pqxx::work& tx, const std::vector<AppliedWrite>& applied, cons
       status.at(i) = WriteStatus::duplicate;
     }
   }
-  if (!lost.empty()) tx.exec_prepared("unclaim", Json(lost).dump());
+  if (!lost.empty()) tx.exec_prepared("unclaim", string_array(lost));
 }
 
 // The dead letters of a commit: a status per dead letter (`status`, by ord).
@@ -228,7 +247,7 @@ std::unordered_map<std::string, PriorOutcome> PgStore::find_outcomes(const std::
   if (ids.empty()) return out;
   guarded([&] {
     pqxx::nontransaction tx(data_connection());
-    auto r = tx.exec_prepared("find_outcomes", Json(ids).dump());
+    auto r = tx.exec_prepared("find_outcomes", string_array(ids));
     for (const auto& row : r) {
       PriorOutcome p;
       p.outcome = row[1].as<std::string>();
@@ -244,12 +263,14 @@ std::unordered_map<std::string, PriorOutcome> PgStore::find_outcomes(const std::
 std::vector<Snapshot> PgStore::read(const std::vector<AggregateRef>& refs) {
   std::vector<Snapshot> out(refs.size());
   if (refs.empty()) return out;
-  Json keys = Json::array();
+  JsonText keys;
+  keys.begin_array();
   for (std::size_t i = 0; i < refs.size(); ++i)
-    keys.push_back({{"ord", i}, {"t", refs[i].type}, {"i", refs[i].id}});
+    keys.begin_object().key("ord").value(i).key("t").value(refs[i].type).key("i").value(refs[i].id).end_object();
+  keys.end_array();
   guarded([&] {
     pqxx::nontransaction tx(data_connection());
-    auto r = tx.exec_prepared("read_aggregates", keys.dump());
+    auto r = tx.exec_prepared("read_aggregates", keys.str());
     for (const auto& row : r) {
       auto& s = out.at(row[0].as<std::size_t>());
       s.exists = true;
@@ -268,8 +289,8 @@ CommitResult PgStore::commit(const std::vector<AppliedWrite>& applied, const std
   res.applied.assign(applied.size(), WriteStatus::duplicate);
   res.dead.assign(dead.size(), WriteStatus::duplicate);
   if (applied.empty() && dead.empty()) return res;
-  const auto a_text = applied.empty() ? std::string() : document_text(applied_document(applied));
-  const auto d_text = dead.empty() ? std::string() : document_text(dead_document(dead));
+  const auto a_text = applied.empty() ? std::string() : applied_document(applied);
+  const auto d_text = dead.empty() ? std::string() : dead_document(dead);
   guarded([&] {
     pqxx::work tx(data_connection());
     if (!applied.empty()) apply_writes(tx, applied, a_text, res.applied);
