@@ -138,7 +138,11 @@ Problem raw_problem(std::string_view value, const ParseLimits& limits) {
   return std::nullopt;
 }
 
-Problem parse_document(std::string_view value, DuplicateTracker& dup, Json& doc) {
+namespace {
+
+// The careful parse: records every key of every open object in `dup`, so a
+// duplicate is named and a number out of range is reported with its field.
+Problem parse_tracking_keys(std::string_view value, DuplicateTracker& dup, Json& doc) {
   auto callback = [&dup](int /*depth*/, Json::parse_event_t ev, Json& parsed) -> bool {
     track(dup, ev, parsed);
     return true;
@@ -161,6 +165,50 @@ Problem parse_document(std::string_view value, DuplicateTracker& dup, Json& doc)
   }
   if (!doc.is_object()) return std::string("event must be a JSON object, got ") + type_name(doc);
   return std::nullopt;
+}
+
+// The quick parse of the common case: only counts the keys of each object and
+// compares the count with the object built (nlohmann keeps the last of equal
+// keys, so fewer members means a duplicate). False when the document needs the
+// careful parse: a duplicate, a parse error, a number out of range.
+bool parse_counting_keys(std::string_view value, Json& doc) {
+  std::vector<std::size_t> keys;  // per open object
+  bool duplicate = false;
+  auto callback = [&keys, &duplicate](int /*depth*/, Json::parse_event_t ev, Json& parsed) -> bool {
+    switch (ev) {
+      case Json::parse_event_t::object_start: keys.push_back(0); break;
+      case Json::parse_event_t::key:
+        if (!keys.empty()) ++keys.back();
+        break;
+      case Json::parse_event_t::object_end:
+        if (!keys.empty()) {
+          if (keys.back() != parsed.size()) duplicate = true;
+          keys.pop_back();
+        }
+        break;
+      default: break;
+    }
+    return true;
+  };
+  try {
+    doc = Json::parse(value.begin(), value.end(), callback, /*allow_exceptions=*/true,
+                      /*ignore_comments=*/false);
+  } catch (const Json::exception&) {
+    return false;
+  }
+  return !duplicate;
+}
+
+}  // namespace
+
+Problem parse_document(std::string_view value, DuplicateTracker& dup, Json& doc) {
+  if (parse_counting_keys(value, doc)) {
+    if (!doc.is_object()) return std::string("event must be a JSON object, got ") + type_name(doc);
+    return std::nullopt;
+  }
+  // Something to report: the careful parse finds and words it.
+  doc = Json();
+  return parse_tracking_keys(value, dup, doc);
 }
 
 std::optional<std::string> readable_event_id(const Json& doc, const DuplicateTracker& dup) {
