@@ -10,6 +10,8 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <pqxx/pqxx>
 #include <random>
 #include <string>
 #include <thread>
@@ -284,6 +286,57 @@ TEST_P(StoreConcurrency, OppositeOrderBatchesNeverDeadlock) {
             std::to_string(written.load()));
   EXPECT_EQ(db.scalar("SELECT count(*) FROM transition_audit WHERE transition = 'inc'"), std::to_string(written.load()));
   db.exec("DELETE FROM aggregates WHERE aggregate_type = 'filler'");
+  for (const auto& v : test::invariant_violations(db, counter_machine())) ADD_FAILURE() << v;
+}
+
+// Another worker commits an outcome for an event while this store's batch is
+// inserting it (a partition handed over mid-batch). The batch's plain insert
+// waits for that transaction, fails on processed_events' key, and commit()
+// runs the batch again: the event is a duplicate, nothing is written twice.
+TEST(StoreClaimRace, AnEventClaimedMeanwhileIsADuplicate) {
+  TestStoreDb db(Backend::postgresql);
+  auto store = open_store(db.url());
+  pqxx::connection other(db.url());
+  pqxx::work theirs(other);
+  theirs.exec(
+      "INSERT INTO aggregates (aggregate_type, aggregate_id, state, version) VALUES ('counter', 'counter-0', 'open', 1);"
+      "INSERT INTO transition_audit (aggregate_type, aggregate_id, event_id, transition, to_state, from_version, "
+      "to_version) VALUES ('counter', 'counter-0', 'race-1', 'open', 'open', 0, 1);"
+      "INSERT INTO processed_events (event_id, outcome, aggregate_type, aggregate_id, version, state) "
+      "VALUES ('race-1', 'applied', 'counter', 'counter-0', 1, 'open')");
+
+  AppliedWrite w;
+  w.event_id = "race-1";
+  w.aggregate_type = "counter";
+  w.aggregate_id = "counter-0";
+  w.transition = "open";
+  w.to_state = "open";
+  w.new_data = Json::object();
+  AppliedWrite other_key = w;  // in the same batch, not raced: written
+  other_key.event_id = "calm-1";
+  other_key.aggregate_id = "counter-1";
+  std::optional<CommitResult> res;
+  std::string error;
+  std::thread mine([&] {
+    try {
+      res = store->commit({w, other_key}, {});
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  // The batch waits on the other transaction's uncommitted key.
+  const bool waiting = test::poll_until(std::chrono::seconds(30), [&] {
+    return db.scalar("SELECT count(*) FROM pg_locks WHERE NOT granted") != "0";
+  });
+  theirs.commit();
+  mine.join();
+  ASSERT_TRUE(waiting);
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->applied[0], WriteStatus::duplicate);
+  EXPECT_EQ(res->applied[1], WriteStatus::written);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM processed_events"), "2");
+  EXPECT_EQ(db.scalar("SELECT version FROM aggregates WHERE aggregate_id = 'counter-0'"), "1");
   for (const auto& v : test::invariant_violations(db, counter_machine())) ADD_FAILURE() << v;
 }
 

@@ -27,7 +27,7 @@ claimed AS (
   INSERT INTO processed_events (event_id, outcome, aggregate_type, aggregate_id, version, state)
   SELECT event_id, 'applied', aggregate_type, aggregate_id, read_version + 1, to_state
   FROM firsts ORDER BY aggregate_type, aggregate_id
-  ON CONFLICT (event_id) DO NOTHING
+  @ON_CONFLICT@
   RETURNING event_id
 ),
 cl AS (
@@ -201,9 +201,9 @@ std::string string_array(const std::vector<std::string>& items) {
 // claimed write whose compare-and-set was lost gives its claim back, so that
 // the event can be retried or dead-lettered.
 void apply_writes(pqxx::work& tx, const std::vector<AppliedWrite>& applied, const std::string& document,
-                  std::vector<WriteStatus>& status) {
+                  std::vector<WriteStatus>& status, bool racing) {
   std::vector<std::string> lost;
-  auto r = tx.exec_prepared("apply_batch", document);
+  auto r = tx.exec_prepared(racing ? "apply_batch_racing" : "apply_batch", document);
   for (const auto& row : r) {
     const auto i = row[0].as<std::size_t>();
     const bool claimed = row[1].as<bool>();
@@ -237,7 +237,15 @@ void prepare_outcome_statements(pqxx::connection& c) {
             "SELECT k.ord, a.state, a.version, a.data::text, " + ts("a.updated_at") +
                 ", a.updated_by FROM jsonb_to_recordset($1::jsonb) AS k(ord int, t text, i text) "
                 "JOIN aggregates a ON a.aggregate_type = k.t AND a.aggregate_id = k.i");
-  c.prepare("apply_batch", kApplySql);
+  // apply_batch inserts the claims plainly: the engine has just looked the
+  // event_ids up, and ON CONFLICT DO NOTHING would cost every row a speculative
+  // insertion (one more WAL record and a second index probe). An outcome that
+  // another worker commits meanwhile makes it fail on processed_events' key;
+  // commit() then runs apply_batch_racing, which skips such event_ids.
+  const std::string sql = kApplySql;
+  const auto at = sql.find("@ON_CONFLICT@");
+  c.prepare("apply_batch", std::string(sql).replace(at, 13, ""));
+  c.prepare("apply_batch_racing", std::string(sql).replace(at, 13, "ON CONFLICT (event_id) DO NOTHING"));
   c.prepare("unclaim", "DELETE FROM processed_events WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))");
   c.prepare("dead_batch", kDeadSql);
 }
@@ -291,13 +299,26 @@ CommitResult PgStore::commit(const std::vector<AppliedWrite>& applied, const std
   if (applied.empty() && dead.empty()) return res;
   const auto a_text = applied.empty() ? std::string() : applied_document(applied);
   const auto d_text = dead.empty() ? std::string() : dead_document(dead);
-  guarded([&] {
-    pqxx::work tx(data_connection());
-    if (!applied.empty()) apply_writes(tx, applied, a_text, res.applied);
-    if (!dead.empty()) write_dead_letters(tx, d_text, res.dead);
-    tx.commit();
-  });
-  return res;
+  // Another worker's outcome for one of these events, committed while this
+  // transaction inserted it (a partition handed over mid-batch): the batch
+  // runs again, skipping the event_ids that have an outcome by then.
+  bool racing = false;
+  for (;;) {
+    bool raced = false;
+    guarded([&] {
+      try {
+        pqxx::work tx(data_connection());
+        if (!applied.empty()) apply_writes(tx, applied, a_text, res.applied, racing);
+        if (!dead.empty()) write_dead_letters(tx, d_text, res.dead);
+        tx.commit();
+      } catch (const pqxx::unique_violation&) {
+        if (racing) throw;  // not a race: the data itself (a DataStoreError)
+        raced = true;       // the transaction rolled back as `tx` went
+      }
+    });
+    if (!raced) return res;
+    racing = true;
+  }
 }
 
 }  // namespace lockstep::postgres
