@@ -602,6 +602,27 @@ TEST(ParseEvent, DuplicateFieldsAreMalformed) {
   expect_event(parse_event(siblings, kKey));
 }
 
+// The quick parse counts the keys in the text to find duplicates: strings that
+// look like keys, escaped quotes, colons inside strings and whitespace before
+// the colon must neither hide a duplicate nor invent one.
+TEST(ParseEvent, DuplicatesAreFoundWhateverTheTextAroundThem) {
+  const std::string head =
+      R"({"event_id":"e-1","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"join",)";
+  const std::vector<std::string> fine = {
+      R"("payload":{"a":"x\":y","b":"\"q\" : r","c":[":",{"d":":"}]}})",
+      R"("payload" : {"a" :1, "b"	:	2, "s":"\\", "t":"\\\""}})",
+      R"("payload":{"a":{"a":{"a":1}},"k:":"v:","k":[{"x":1},{"x":1}]}})",
+  };
+  for (const auto& tail : fine) expect_event(parse_event(head + tail, kKey));
+  const std::vector<std::string> duplicated = {
+      R"("payload":{"a":"x\":y","a" : 2}})",
+      R"("payload":{"l":[{"x":1,"x":2}]}})",
+      R"("payload":{"s":"\\","s":1}})",
+      R"("payload":{"a":{"b":{"c":1,"c" :2}}}})",
+  };
+  for (const auto& tail : duplicated) EXPECT_MALFORMED_WITH(parse_event(head + tail, kKey), "field 'payload'");
+}
+
 TEST(ParseEvent, OutOfRangeNumberInPayload) {
   const std::string v =
       R"({"event_id":"e-1","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"join","payload":{"n":1e400}})";

@@ -167,36 +167,66 @@ Problem parse_tracking_keys(std::string_view value, DuplicateTracker& dup, Json&
   return std::nullopt;
 }
 
-// The quick parse of the common case: only counts the keys of each object and
-// compares the count with the object built (nlohmann keeps the last of equal
-// keys, so fewer members means a duplicate). False when the document needs the
-// careful parse: a duplicate, a parse error, a number out of range.
-bool parse_counting_keys(std::string_view value, Json& doc) {
-  std::vector<std::size_t> keys;  // per open object
-  bool duplicate = false;
-  auto callback = [&keys, &duplicate](int /*depth*/, Json::parse_event_t ev, Json& parsed) -> bool {
-    switch (ev) {
-      case Json::parse_event_t::object_start: keys.push_back(0); break;
-      case Json::parse_event_t::key:
-        if (!keys.empty()) ++keys.back();
-        break;
-      case Json::parse_event_t::object_end:
-        if (!keys.empty()) {
-          if (keys.back() != parsed.size()) duplicate = true;
-          keys.pop_back();
-        }
-        break;
-      default: break;
+// Object keys in a JSON text: strings followed by ':' outside strings (the
+// text may be invalid; then the count does not matter, the parse fails).
+std::size_t count_keys(std::string_view s) {
+  std::size_t keys = 0;
+  bool in_string = false, escaped = false, after_string = false;
+  for (const char c : s) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+        after_string = true;
+      }
+      continue;
     }
-    return true;
-  };
+    switch (c) {
+      case '"': in_string = true; break;
+      case ':':
+        if (after_string) ++keys;
+        after_string = false;
+        break;
+      case ' ': case '\t': case '\n': case '\r': break;
+      default: after_string = false; break;
+    }
+  }
+  return keys;
+}
+
+// Members of every object in a parsed document.
+std::size_t count_members(const Json& root) {
+  std::size_t members = 0;
+  std::vector<const Json*> stack{&root};
+  while (!stack.empty()) {
+    const Json* j = stack.back();
+    stack.pop_back();
+    if (j->is_object()) {
+      members += j->size();
+      for (const auto& v : *j)
+        if (v.is_structured()) stack.push_back(&v);
+    } else if (j->is_array()) {
+      for (const auto& v : *j)
+        if (v.is_structured()) stack.push_back(&v);
+    }
+  }
+  return members;
+}
+
+// The quick parse of the common case, with nlohmann's plain parser: nlohmann
+// keeps one of equal keys, so a document with fewer object members than keys in
+// its text has a duplicate. False when the document needs the careful parse: a
+// duplicate, a parse error, a number out of range.
+bool parse_counting_keys(std::string_view value, Json& doc) {
   try {
-    doc = Json::parse(value.begin(), value.end(), callback, /*allow_exceptions=*/true,
-                      /*ignore_comments=*/false);
+    doc = Json::parse(value.begin(), value.end(), nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/false);
   } catch (const Json::exception&) {
     return false;
   }
-  return !duplicate;
+  return count_members(doc) == count_keys(value);
 }
 
 }  // namespace
