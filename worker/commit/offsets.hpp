@@ -2,8 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
-#include <set>
 
 namespace lockstep {
 
@@ -27,10 +27,18 @@ class PartitionOffsets {
   std::optional<int64_t> position() const;  // current safe position, regardless of what was committed
   void mark_committed(int64_t position) { committed_ = position; }
   std::optional<int64_t> committed() const { return committed_; }
-  std::size_t pending() const { return pending_.size(); }
+  std::size_t pending() const { return pending_; }
 
  private:
-  std::set<int64_t> pending_;
+  // Tracked offsets in ascending order, each marked once complete; the front
+  // is always incomplete (complete ones there are dropped). Offsets arrive in
+  // order, so tracking appends and no event costs an allocation of its own.
+  struct Slot {
+    int64_t offset;
+    bool complete;
+  };
+  std::deque<Slot> window_;
+  std::size_t pending_ = 0;
   int64_t next_;  // one past the highest tracked offset, or the start position; -1 unknown
   std::optional<int64_t> committed_;
   std::optional<int64_t> last_returned_;

@@ -4,18 +4,37 @@
 
 namespace lockstep {
 
+std::size_t KeyScheduler::KeyQueue::remove_if(const std::function<bool(const Work&)>& pred,
+                                              const std::function<void(const Work&)>& gone) {
+  std::size_t removed = 0, kept = front_;
+  for (std::size_t i = front_; i < items_.size(); ++i) {
+    if (pred(*items_[i])) {
+      gone(*items_[i]);
+      ++removed;
+    } else {
+      items_[kept++] = std::move(items_[i]);
+    }
+  }
+  items_.resize(kept);
+  if (empty()) {
+    items_.clear();
+    front_ = 0;
+  }
+  return removed;
+}
+
 void KeyScheduler::push(WorkPtr w) {
   std::lock_guard lk(mu_);
-  consumed_at_.insert(w->consumed_at);
+  w->arrival = first_arrival_ + arrivals_.size();
+  arrivals_.push_back({w->consumed_at, false});
   ++size_;
   auto& ks = keys_[w->lane_key];
   const bool was_idle = ks.queue.empty() && !ks.busy;
-  const std::string key = w->lane_key;
-  ks.queue.push_back(std::move(w));
   if (was_idle) {
-    ready_.push_back(key);
+    ready_.push_back(w->lane_key);
     cv_.notify_one();
   }
+  ks.queue.push(std::move(w));
 }
 
 std::size_t KeyScheduler::collect_locked(std::vector<WorkPtr>& out, std::size_t max,
@@ -33,9 +52,8 @@ std::size_t KeyScheduler::collect_locked(std::vector<WorkPtr>& out, std::size_t 
     auto it = keys_.find(key);
     if (it == keys_.end() || it->second.busy || it->second.queue.empty()) continue;
     it->second.busy = true;
-    running_.insert(it->second.queue.front().get());
-    out.push_back(std::move(it->second.queue.front()));
-    it->second.queue.pop_front();
+    running_.insert(it->second.queue.head().get());
+    out.push_back(it->second.queue.pop());
     ++added;
   }
   return added;
@@ -72,8 +90,12 @@ std::vector<WorkPtr> KeyScheduler::take_batch(std::size_t max, std::chrono::mill
 }
 
 void KeyScheduler::forget_locked(const Work& w) {
-  auto it = consumed_at_.find(w.consumed_at);
-  if (it != consumed_at_.end()) consumed_at_.erase(it);
+  if (w.arrival >= first_arrival_ && w.arrival - first_arrival_ < arrivals_.size())
+    arrivals_[w.arrival - first_arrival_].gone = true;
+  while (!arrivals_.empty() && arrivals_.front().gone) {
+    arrivals_.pop_front();
+    ++first_arrival_;
+  }
   --size_;
 }
 
@@ -120,14 +142,8 @@ std::size_t KeyScheduler::drop_if(const std::function<bool(const Work&)>& pred) 
       ++it;
     }
   }
-  for (auto& [key, ks] : keys_) {
-    auto& q = ks.queue;
-    const auto before = q.size();
-    for (auto& w : q)
-      if (pred(*w)) forget_locked(*w);
-    q.erase(std::remove_if(q.begin(), q.end(), [&](const WorkPtr& w) { return pred(*w); }), q.end());
-    dropped += before - q.size();
-  }
+  for (auto& [key, ks] : keys_)
+    dropped += ks.queue.remove_if(pred, [&](const Work& w) { forget_locked(w); });
   for (const auto& key : released) release_key_locked(key);
   for (auto it = keys_.begin(); it != keys_.end();) {
     if (!it->second.busy && it->second.queue.empty())
@@ -166,8 +182,8 @@ KeyScheduler::Counts KeyScheduler::counts() const {
 
 std::chrono::duration<double> KeyScheduler::oldest_age() const {
   std::lock_guard lk(mu_);
-  if (consumed_at_.empty()) return std::chrono::duration<double>(0);
-  return Clock::now() - *consumed_at_.begin();
+  if (arrivals_.empty()) return std::chrono::duration<double>(0);
+  return Clock::now() - arrivals_.front().consumed_at;
 }
 
 }  // namespace lockstep

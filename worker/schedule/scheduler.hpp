@@ -53,13 +53,43 @@ class KeyScheduler {
     std::size_t in_flight = 0;
   };
   Counts counts() const;  // both, from one consistent moment
-  // Age of the oldest event that has no outcome yet (0 when none).
+  // Age of the oldest event that has no outcome yet (0 when none); events are
+  // pushed in the order they were consumed.
   std::chrono::duration<double> oldest_age() const;
 
  private:
+  // A key's waiting events, oldest first. A vector and a read index rather
+  // than a std::deque, which allocates its buffers as soon as it exists: most
+  // keys hold one event at a time, and a key's state comes and goes with it.
+  class KeyQueue {
+   public:
+    bool empty() const { return front_ == items_.size(); }
+    void push(WorkPtr w) { items_.push_back(std::move(w)); }
+    WorkPtr& head() { return items_[front_]; }
+    WorkPtr pop() {
+      WorkPtr w = std::move(items_[front_++]);
+      if (empty()) {
+        items_.clear();
+        front_ = 0;
+      }
+      return w;
+    }
+    // Removes the events matching `pred`, calling `gone` on each first; how many.
+    std::size_t remove_if(const std::function<bool(const Work&)>& pred, const std::function<void(const Work&)>& gone);
+
+   private:
+    std::vector<WorkPtr> items_;
+    std::size_t front_ = 0;
+  };
   struct KeyState {
-    std::deque<WorkPtr> queue;
+    KeyQueue queue;
     bool busy = false;
+  };
+  // The consumed_at of every event owned, in arrival order, each marked once
+  // it is forgotten; the front is the oldest event still owned.
+  struct Arrival {
+    Clock::time_point consumed_at;
+    bool gone = false;
   };
   void release_key_locked(const std::string& key);
   void forget_locked(const Work& w);
@@ -70,7 +100,8 @@ class KeyScheduler {
   std::unordered_map<std::string, KeyState> keys_;
   std::deque<std::string> ready_;  // keys that may have a runnable head (validated on pop)
   std::multimap<Clock::time_point, WorkPtr> delayed_;
-  std::multiset<Clock::time_point> consumed_at_;
+  std::deque<Arrival> arrivals_;
+  uint64_t first_arrival_ = 0;  // the arrival number of arrivals_.front()
   std::unordered_set<const Work*> running_;  // handed out by take_batch, not yet returned
   std::size_t size_ = 0;
   bool closed_ = false;

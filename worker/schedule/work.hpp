@@ -24,6 +24,7 @@ struct Work {
   std::string lane_key;          // serialisation key: aggregate key, or a per-partition key when unparsable
   std::chrono::steady_clock::time_point consumed_at;
   uint64_t generation = 0;       // assignment generation of its partition
+  uint64_t arrival = 0;          // the scheduler's count of events pushed before it
   int attempts = 0;              // compare-and-set attempts lost so far
   bool exhausted = false;        // lost max_attempts times: dead-letter on the next pass
   int64_t last_read_version = -1;  // version the last lost CAS expected (for the conflict log)
