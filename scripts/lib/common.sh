@@ -26,7 +26,10 @@
 #                                      LOCKSTEP_PG_PORT LOCKSTEP_PG_DIR
 #                                      LOCKSTEP_TEST_DATABASE_URL
 #                                      LOCKSTEP_DATABASE_URL (+ LOCKSTEP_PG_BINDIR,
-#                                      LOCKSTEP_PGCTL)
+#                                      LOCKSTEP_PGCTL); LOCKSTEP_PG_EXTRA_SETTINGS,
+#                                      when set, is appended to its settings
+#                                      (postgresql.conf lines, e.g. scripts/bench's
+#                                      shared_preload_libraries)
 #   lockstep_pg_stop                   stop it and delete its dir (idempotent)
 #   lockstep_pg_ctl stop|start|restart|crash|kill|freeze|thaw|status
 #                                      control that same cluster (see scripts/pgctl)
@@ -414,6 +417,9 @@ synchronous_commit = on
 logging_collector = off
 log_min_messages = warning
 EOF
+    if [[ -n "${LOCKSTEP_PG_EXTRA_SETTINGS:-}" ]]; then
+      printf '%s\n' "$LOCKSTEP_PG_EXTRA_SETTINGS" >>"$dir/data/postgresql.auto.conf"
+    fi
     ((me_root)) && chown postgres: "$dir/data/postgresql.auto.conf"
     if _lockstep_as_pg "$dir" "$bindir/pg_ctl" -D "$dir/data" -l "$log" -w -t 60 start >/dev/null; then
       started=1

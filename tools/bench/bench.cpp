@@ -44,8 +44,11 @@
 #include <thread>
 #include <vector>
 
+#include "callgrind.hpp"
+#include "direct_writer.hpp"
 #include "lockstep/config.hpp"
 #include "lockstep/kafka.hpp"
+#include "pg_costs.hpp"
 #include "run_topics.hpp"
 #include "lockstep/kit/args.hpp"
 #include "lockstep/kit/net.hpp"
@@ -72,6 +75,9 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 using namespace lockstep::kit;
 
+// batch.max_wait_ms of the worker counted under callgrind (instructions mode).
+constexpr int kCountedBatchWaitMs = 2000;
+
 constexpr const char* kUsage = R"(usage: lockstep-bench [options]
   --events N         events in the workload (default 200000)
   --keys K           distinct aggregates, 1..1000000 (default 10000)
@@ -79,7 +85,8 @@ constexpr const char* kUsage = R"(usage: lockstep-bench [options]
   --skew S           0 = uniform keys, > 0 = Zipf exponent (default 0)
   --naive-events N   how many of the same events the naive mode processes
                      (default 20000; it runs at a few hundred per second)
-  --modes LIST       of lockstep,naive,ceiling,paced,hot (default all five):
+  --modes LIST       of lockstep,naive,ceiling,paced,hot,hot-cas,instructions
+                     (default all but instructions):
                      lockstep/naive: the backlog is in the broker before the
                        worker starts (maximum throughput);
                      ceiling: the database's batched-CAS ceiling on
@@ -89,8 +96,23 @@ constexpr const char* kUsage = R"(usage: lockstep-bench [options]
                      hot: Lockstep on the workload with --hot-share of the
                        events on one key; compares the other keys' throughput
                        with the lockstep run's
+                     hot-cas: hot, while a thread of the benchmark updates
+                       the hot key directly in the database every 2 ms, so
+                       that its compare-and-set keeps losing
+                     instructions: the worker's instructions per event under
+                       callgrind, on the first --instruction-events events
+                       (all through one topic, batch.max_wait_ms 2000) and a
+                       fresh database, --instruction-runs times (about 30 s
+                       each), and the spread between the runs
   --rate R           events/s for paced (default: half the lockstep run's)
-  --hot-share F      share of events on the hot key for hot, 0..0.5 (default 0.01)
+  --hot-share F      share of events on the hot key for hot and hot-cas,
+                     0..0.5 (default 0.01)
+  --instruction-events N
+                     events of the instructions mode (default 5000)
+  --instruction-runs N
+                     how often the instructions mode counts them, to show
+                     that the figure repeats (default 2)
+  --valgrind PATH    valgrind for the instructions mode (default /usr/bin/valgrind)
   --database-url U   an existing database to derive scratch databases from
                      (default $LOCKSTEP_DATABASE_URL)
   --lockstep PATH    the worker binary (default: lockstep next to this binary)
@@ -109,6 +131,11 @@ constexpr const char* kUsage = R"(usage: lockstep-bench [options]
                      the benchmark sets its topics (kafka.topics,
                      dead_letter_topic and, when set, outcome_topic) per run
 Extra worker settings go through the usual LOCKSTEP_* environment.
+Besides the throughput table, a "per event" table gives each mode's WAL
+bytes, heap tuples and index entries written, share of HOT updates,
+statements (pg_stat_statements, when the server preloads it; else "-") and
+transactions, and the worker's CPU microseconds, each divided by the run's
+events (docs/benchmark.md).
 The development broker answers a fetch that finds no data only after
 fetch.wait.max.ms (librdkafka default 500 ms), where Kafka answers as soon as
 data arrives: on it, without --config, the worker gets
@@ -120,9 +147,12 @@ struct Options {
   WorkloadOptions workload;
   int partitions = 8;
   std::size_t naive_events = 20000;
-  std::vector<std::string> modes = {"lockstep", "naive", "ceiling", "paced", "hot"};
+  std::vector<std::string> modes = {"lockstep", "naive", "ceiling", "paced", "hot", "hot-cas"};
   std::optional<double> rate;
   double hot_share = 0.01;
+  std::size_t instruction_events = 5000;
+  int instruction_runs = 2;
+  std::string valgrind = "/usr/bin/valgrind";
   std::string database_url;
   std::string lockstep;
   std::optional<std::string> config;
@@ -172,11 +202,15 @@ Options parse(int argc, char** argv) {
     else if (a == "--skew") o.workload.skew = real(a, v, 0, 5);
     else if (a == "--rate") o.rate = real(a, v, 1, 10000000);
     else if (a == "--hot-share") o.hot_share = real(a, v, 0.0001, 0.5);
+    else if (a == "--instruction-events") o.instruction_events = static_cast<std::size_t>(number(a, v, 1, 1000000));
+    else if (a == "--instruction-runs") o.instruction_runs = static_cast<int>(number(a, v, 1, 10));
+    else if (a == "--valgrind") o.valgrind = v;
     else if (a == "--modes") {
       o.modes.clear();
       std::stringstream ss(v);
       for (std::string m; std::getline(ss, m, ',');) {
-        if (m != "lockstep" && m != "naive" && m != "ceiling" && m != "paced" && m != "hot")
+        if (m != "lockstep" && m != "naive" && m != "ceiling" && m != "paced" && m != "hot" && m != "hot-cas" &&
+            m != "instructions")
           usage("--modes: unknown mode " + m);
         o.modes.push_back(m);
       }
@@ -187,6 +221,8 @@ Options parse(int argc, char** argv) {
   if (o.database_url.empty()) usage("--database-url (or LOCKSTEP_DATABASE_URL) is required");
   if (o.real_kafka && o.brokers.empty()) usage("--kafka real needs --brokers (or LOCKSTEP_KAFKA_BROKERS)");
   if (has_mode(o, "paced") && !o.rate && !has_mode(o, "lockstep")) usage("--modes paced needs --rate or the lockstep mode");
+  if (has_mode(o, "instructions") && !std::filesystem::exists(o.valgrind))
+    usage("--modes instructions: valgrind not found at " + o.valgrind + " (use --valgrind)");
   return o;
 }
 
@@ -251,6 +287,8 @@ struct RunResult {
   double cpu = 0, rss = 0;
   std::map<std::string, long> outcomes;
   double others_rate = 0;  // outcomes/s of every key but m-0 (the hot key of the hot mode)
+  EventCosts costs;
+  long long direct_updates = 0;  // hot-cas: the direct writer's updates of m-0
   bool ok = false;
   std::string error;
 };
@@ -267,9 +305,16 @@ struct RunSpec {
   // is in the broker before the worker starts.
   std::function<void(std::stop_token)> feed;
   std::size_t warmup = 0;
+  // Goes before the worker's command line (e.g. valgrind and its options).
+  std::vector<std::string> wrapper = {};
+  // hot-cas: a direct writer of m-0 from the worker's readiness on.
+  bool contend = false;
+  // How often the worker's /metrics is read for progress. Each read takes
+  // the locks of its metric families, which the pipeline takes too.
+  std::chrono::milliseconds scrape_every = std::chrono::milliseconds(20);
 };
 
-RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& logdir) {
+RunResult run_worker(const Options& o, const RunSpec& spec, CostProbe& probe, const std::string& logdir) {
   const std::string& mode = spec.mode;
   const std::string& brokers = spec.brokers;
   const std::size_t target = spec.target;
@@ -287,12 +332,17 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
                                             {"LOCKSTEP_METRICS_LISTEN", "127.0.0.1:" + std::to_string(port)},
                                             {"LOCKSTEP_LOG_LEVEL", "warn"}};
   const std::vector<std::string> migrate = {o.lockstep, "migrate", "up", "--config", spec.config};
-  std::vector<std::string> run = {o.lockstep, "run", "--config", spec.config};
+  std::vector<std::string> run = spec.wrapper;
+  for (const auto& a : {o.lockstep, std::string("run"), std::string("--config"), spec.config}) run.push_back(a);
   if (spec.naive) run.push_back("--naive");
   if (const int rc = run_cmd(migrate, env, log); rc != 0) {
     r.error = "lockstep migrate up exited " + std::to_string(rc) + " (see " + log + ")";
     return r;
   }
+  const PgCounters before = probe.read(db);
+  std::atomic<long long> direct_updates{0};
+  std::string writer_error;  // written by the writer before it ends
+  std::jthread writer;       // hot-cas; stopped once every event has its outcome
 
   Process worker(run, env, log, Stdout::log);
   std::string feed_error;            // written by the feeder, then feed_failed set
@@ -328,6 +378,14 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
           }
         });
       }
+      if (spec.contend && !writer.joinable() && http_get(port, "/readyz").first == 200)
+        writer = std::jthread([&url, &direct_updates, &writer_error](std::stop_token st) {
+          try {
+            write_directly(url, "m-0", 2ms, direct_updates, st);
+          } catch (const std::exception& e) {
+            writer_error = e.what();
+          }
+        });
       if (done > 0 && !first) first = Clock::now();
       if (done != last_done) {
         last_done = done;
@@ -339,10 +397,18 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
                 std::to_string(target) + " events (see " + log + ")";
       return r;
     }
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(spec.scrape_every);  // pacing the scrapes
   }
   const auto end = Clock::now();
   r.seconds = std::chrono::duration<double>(end - *first).count();
+  // Neither the feed nor the direct writer is connected to anything by the time the costs are read.
+  for (auto* t : {&feeder, &writer}) {
+    if (!t->joinable()) continue;
+    t->request_stop();
+    t->join();
+  }
+  r.direct_updates = direct_updates;
+  if (!writer_error.empty()) r.error = "the direct writer of m-0: " + writer_error;
   r.p50 = quantile(metrics, 0.50, warm) * 1000;
   r.p95 = quantile(metrics, 0.95, warm) * 1000;
   r.p99 = quantile(metrics, 0.99, warm) * 1000;
@@ -351,6 +417,7 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
   const int rc = worker.wait_or_kill(60s);
   r.cpu = worker.cpu_seconds();
   if (rc != 0) r.error = "worker exited " + std::to_string(rc) + " after SIGTERM (see " + log + ")";
+  const PgCounters after = probe.read(db);
 
   pqxx::connection c(url);
   pqxx::read_transaction tx(c);
@@ -362,6 +429,12 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
       "SELECT count(*), extract(epoch FROM max(processed_at) - min(processed_at))::float8 "
       "FROM processed_events WHERE aggregate_id IS DISTINCT FROM 'm-0'");
   if (!others[1].is_null() && others[1].as<double>() > 0) r.others_rate = others[0].as<double>() / others[1].as<double>();
+  // Per event of the run: the worker may have gone on past `target` while
+  // draining what it had consumed at SIGTERM (naive, on the shared backlog);
+  // then per recorded outcome.
+  long recorded = 0;
+  for (const auto& [outcome, n] : r.outcomes) recorded += n;
+  r.costs = per_event(before, after, std::max(target, static_cast<std::size_t>(recorded)), r.cpu);
   r.ok = r.error.empty();
   return r;
 }
@@ -375,18 +448,24 @@ RunResult run_worker(const Options& o, const RunSpec& spec, const std::string& l
 // every column Lockstep fills (what the target is measured against);
 // otherwise on three minimal tables (id, version, data; no source, actor or
 // state columns, one index fewer on the audit), shown for reference.
-double measure_ceiling(const Options& o, std::size_t transitions, bool contract_tables, const std::string& config,
-                       const std::string& logdir) {
+struct Ceiling {
+  double rate = 0;  // transitions/s
+  EventCosts costs;
+};
+
+Ceiling measure_ceiling(const Options& o, std::size_t transitions, bool contract_tables, const std::string& config,
+                        CostProbe& probe, const std::string& logdir) {
   const std::string db = contract_tables ? "lockstep_bench_ceiling" : "lockstep_bench_ceiling_min";
   const std::string url = with_database(o.database_url, db);
   recreate_database(o.database_url, db);
   const std::size_t keys = std::max<std::size_t>(o.workload.keys, 500);
-  pqxx::connection c(url);
+  std::string cas;  // the statement, prepared on the measured connection
   if (contract_tables) {
     const std::vector<std::string> migrate = {o.lockstep, "migrate", "up", "--config", config};
     const std::string log = logdir + "/ceiling.log";
     if (run_cmd(migrate, {{"LOCKSTEP_DATABASE_URL", url}}, log) != 0)
       throw std::runtime_error("ceiling: lockstep migrate up failed (see " + log + ")");
+    pqxx::connection c(url);
     pqxx::work tx(c);
     tx.exec_params(
         "INSERT INTO aggregates (aggregate_type, aggregate_id, state, version, data, updated_by) "
@@ -394,7 +473,7 @@ double measure_ceiling(const Options& o, std::size_t transitions, bool contract_
         "'bot:guardian' FROM generate_series(0, $1::int - 1) g",
         static_cast<long>(keys));
     tx.commit();
-    c.prepare("cas", R"(
+    cas = R"(
       WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
           event_id text, aggregate_type text, aggregate_id text, transition text, from_state text, to_state text,
           read_version bigint, data jsonb, actor text, source text, source_topic text, source_partition int,
@@ -413,8 +492,9 @@ double measure_ceiling(const Options& o, std::size_t transitions, bool contract_
       pe AS (INSERT INTO processed_events (event_id, outcome, aggregate_type, aggregate_id, version, state)
              SELECT x.event_id, 'applied', x.aggregate_type, x.aggregate_id, x.read_version + 1, x.to_state
                FROM x JOIN u USING (event_id))
-      SELECT count(*) FROM u)");
+      SELECT count(*) FROM u)";
   } else {
+    pqxx::connection c(url);
     pqxx::work tx(c);
     tx.exec("CREATE TABLE agg (id text PRIMARY KEY, state text NOT NULL, version bigint NOT NULL, data jsonb NOT NULL)");
     tx.exec("CREATE TABLE audit (seq bigserial PRIMARY KEY, id text NOT NULL, event_id text NOT NULL, "
@@ -425,7 +505,7 @@ double measure_ceiling(const Options& o, std::size_t transitions, bool contract_
     tx.exec_params("INSERT INTO agg SELECT 'm-' || g, 'active', 1, '{}' FROM generate_series(0, $1::int - 1) g",
                    static_cast<long>(keys));
     tx.commit();
-    c.prepare("cas", R"(
+    cas = R"(
       WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, v bigint, patch jsonb, e text)),
       u AS (UPDATE agg a SET version = a.version + 1, data = a.data || x.patch
             FROM x WHERE a.id = x.id AND a.version = x.v AND a.state = 'active'
@@ -434,8 +514,11 @@ double measure_ceiling(const Options& o, std::size_t transitions, bool contract_
              SELECT u.id, x.e, u.version - 1, u.version FROM u JOIN x USING (id)),
       pe AS (INSERT INTO processed (event_id, outcome, version)
              SELECT x.e, 'applied', u.version FROM u JOIN x USING (id))
-      SELECT count(*) FROM u)");
+      SELECT count(*) FROM u)";
   }
+  const PgCounters before = probe.read(db);
+  auto c = std::make_optional<pqxx::connection>(url);
+  c->prepare("cas", cas);
   static const char* const kActors[] = {"bot:guardian", "api:admin-ui", "api:self-service"};
   std::vector<int64_t> version(keys, 1);
   std::size_t next = 0, written = 0;
@@ -468,7 +551,7 @@ double measure_ceiling(const Options& o, std::size_t transitions, bool contract_
         batch.push_back({{"id", id}, {"v", version[k]}, {"patch", {{"n", n}}}, {"e", "c-" + std::to_string(n)}});
       }
     }
-    pqxx::work tx(c);
+    pqxx::work tx(*c);
     const auto res = tx.exec_prepared("cas", batch.dump());
     tx.commit();
     if (res[0][0].as<std::size_t>() != idx.size())
@@ -476,7 +559,11 @@ double measure_ceiling(const Options& o, std::size_t transitions, bool contract_
     for (auto k : idx) ++version[k];
     written += idx.size();
   }
-  return static_cast<double>(written) / std::chrono::duration<double>(Clock::now() - t0).count();
+  Ceiling result;
+  result.rate = static_cast<double>(written) / std::chrono::duration<double>(Clock::now() - t0).count();
+  c.reset();  // closed before the costs are read
+  result.costs = per_event(before, probe.read(db), written, std::nullopt);
+  return result;
 }
 
 std::string fmt(double v, int prec = 1) {
@@ -677,24 +764,27 @@ int main_impl(int argc, char** argv) {
     if (!o.real_kafka) shared_backlog = s;
     return s;
   };
+  CostProbe probe(o.database_url);
+  if (!probe.has_statements())
+    std::cout << "pg_stat_statements: not preloaded by the server (statements per event shown as -)\n";
   std::vector<RunResult> results;
-  std::optional<RunResult> lockstep_run, hot_run;
+  std::optional<RunResult> lockstep_run, hot_run, hot_cas_run;
   if (has_mode(o, "lockstep")) {
     const Stage s = backlog("lockstep");
-    results.push_back(run_worker(o, {"lockstep", s.brokers, s.config, events.size(), false, {}}, logdir));
+    results.push_back(run_worker(o, {"lockstep", s.brokers, s.config, events.size(), false, {}}, probe, logdir));
     lockstep_run = results.back();
     broker.done(s);
   }
   if (has_mode(o, "naive")) {
     const Stage s = backlog("naive");
     results.push_back(
-        run_worker(o, {"naive", s.brokers, s.config, std::min(o.naive_events, events.size()), true, {}}, logdir));
+        run_worker(o, {"naive", s.brokers, s.config, std::min(o.naive_events, events.size()), true, {}}, probe, logdir));
     broker.done(s);
   }
-  std::optional<double> ceiling, ceiling_min;
+  std::optional<Ceiling> ceiling, ceiling_min;
   if (has_mode(o, "ceiling")) {
-    ceiling = measure_ceiling(o, 100000, true, ceiling_config, logdir);
-    ceiling_min = measure_ceiling(o, 100000, false, ceiling_config, logdir);
+    ceiling = measure_ceiling(o, 100000, true, ceiling_config, probe, logdir);
+    ceiling_min = measure_ceiling(o, 100000, false, ceiling_config, probe, logdir);
   }
   std::optional<double> rate = o.rate;
   if (!rate && lockstep_run && lockstep_run->ok) rate = static_cast<double>(lockstep_run->events) / lockstep_run->seconds / 2;
@@ -720,18 +810,61 @@ int main_impl(int argc, char** argv) {
         std::this_thread::sleep_for(10ms);  // pacing, not synchronisation
       }
     };
-    results.push_back(run_worker(o, spec, logdir));
+    results.push_back(run_worker(o, spec, probe, logdir));
     broker.done(s);
   }
-  if (has_mode(o, "hot")) {
+  if (has_mode(o, "hot") || has_mode(o, "hot-cas")) {
     auto wo = o.workload;
     wo.hot_share = o.hot_share;
     const auto hot_events = generate(wo);
-    const Stage s = broker.stage("hot");
-    load(s, hot_events);
-    results.push_back(run_worker(o, {"hot", s.brokers, s.config, hot_events.size(), false, {}}, logdir));
-    hot_run = results.back();
-    broker.done(s);
+    std::optional<Stage> hot_backlog;  // the development broker's, for both modes
+    for (const std::string mode : {"hot", "hot-cas"}) {
+      if (!has_mode(o, mode)) continue;
+      const Stage s = hot_backlog ? *hot_backlog : broker.stage(mode);
+      if (!hot_backlog) load(s, hot_events);
+      if (!o.real_kafka) hot_backlog = s;
+      RunSpec spec{mode, s.brokers, s.config, hot_events.size(), false, {}};
+      spec.contend = mode == "hot-cas";
+      results.push_back(run_worker(o, spec, probe, logdir));
+      (mode == "hot" ? hot_run : hot_cas_run) = results.back();
+      broker.done(s);
+    }
+  }
+  // Last, as the slowest: the first events, counted under callgrind. All
+  // through one topic, so that each key's events reach the worker in one
+  // order (keys map to partitions) and every run decides the same outcomes;
+  // with two topics the races between them change the outcome mix (and the
+  // work) from run to run.
+  std::vector<Instructions> counted;
+  std::vector<std::string> count_errors;
+  if (has_mode(o, "instructions")) {
+    std::vector<BenchEvent> first(events.begin(),
+                                  events.begin() + static_cast<long>(std::min(o.instruction_events, events.size())));
+    for (auto& e : first) e.topic = "transitions.bot";
+    std::optional<Stage> s;
+    for (int i = 1; i <= o.instruction_runs; ++i) {
+      const std::string mode = numbered("instructions-", i);
+      if (!s || o.real_kafka) {
+        s = broker.stage(mode);
+        load(*s, first);
+      }
+      const std::string profile = logdir + "/" + mode + ".callgrind";
+      // Batches as full as the keys allow: under callgrind the worker runs
+      // some 50 times slower, and with the default 5 ms wait the executors
+      // would take whatever the consumer thread happened to have handed over,
+      // a different number of batches (each with its fixed cost) every run.
+      const std::string config = logdir + "/" + mode + ".counted.yaml";
+      std::ofstream(config) << with_batch_wait(read_text(s->config), kCountedBatchWaitMs);
+      RunSpec spec{mode, s->brokers, config, first.size(), false, {}};
+      spec.wrapper = callgrind_prefix(o.valgrind, profile);
+      spec.scrape_every = 500ms;  // fewer scrapes contending with the counted code (its run's time is not reported)
+      const auto r = run_worker(o, spec, probe, logdir);
+      if (r.ok)
+        counted.push_back(read_profile(o.valgrind, profile, logdir + "/" + mode + ".log"));
+      else
+        count_errors.push_back(mode + ": " + r.error);
+      if (o.real_kafka) broker.done(*s);
+    }
   }
 
   std::printf("\n%-9s %9s %9s %10s %9s %9s %9s %8s %9s\n", "mode", "events", "seconds", "events/s", "p50 ms", "p95 ms",
@@ -751,11 +884,20 @@ int main_impl(int argc, char** argv) {
     std::printf("%-9s %9d %9s %10s   (batched CAS + audit + processed rows on Lockstep's tables,\n"
                 "%-9s %9s %9s %10s    500 per transaction, 1 connection)\n"
                 "%-9s %9d %9s %10s   (the same on three minimal tables, for reference)\n",
-                "ceiling", 100000, "", fmt(*ceiling, 0).c_str(), "", "", "", "", "ceil-min", 100000, "",
-                fmt(*ceiling_min, 0).c_str());
+                "ceiling", 100000, "", fmt(ceiling->rate, 0).c_str(), "", "", "", "", "ceil-min", 100000, "",
+                fmt(ceiling_min->rate, 0).c_str());
+  std::vector<std::pair<std::string, EventCosts>> costs;
+  for (const auto& r : results)
+    if (r.ok) costs.emplace_back(r.mode, r.costs);
+  if (ceiling) {
+    costs.emplace_back("ceiling", ceiling->costs);
+    costs.emplace_back("ceil-min", ceiling_min->costs);
+  }
+  if (!costs.empty()) print_costs(costs);
   if (ceiling && lockstep_run && lockstep_run->ok)
-    std::printf("\nlockstep / ceiling: %.0f%%\n",
-                100.0 * static_cast<double>(lockstep_run->events) / lockstep_run->seconds / *ceiling);
+    std::printf("\nlockstep / ceiling: %.0f%%, / ceil-min: %.0f%%\n",
+                100.0 * static_cast<double>(lockstep_run->events) / lockstep_run->seconds / ceiling->rate,
+                100.0 * static_cast<double>(lockstep_run->events) / lockstep_run->seconds / ceiling_min->rate);
   if (has_mode(o, "paced") && rate)
     std::printf("paced: produced at %.0f events/s while the worker runs (open loop), after a warm-up on the\n"
                 "       first 5%% of the events (in the broker at the start; not in the latency figures)\n",
@@ -765,6 +907,13 @@ int main_impl(int argc, char** argv) {
                 "(%+.1f%%)\n",
                 o.hot_share * 100, hot_run->others_rate, lockstep_run->others_rate,
                 100.0 * (hot_run->others_rate / lockstep_run->others_rate - 1));
+  if (hot_cas_run && hot_cas_run->ok && lockstep_run && lockstep_run->ok && lockstep_run->others_rate > 0)
+    std::printf("hot key under a direct writer (hot-cas): the other keys' throughput %.0f events/s vs %.0f without a\n"
+                "       hot key (%+.1f%%); %lld direct updates of m-0 while the worker ran (%.3f per event: each one\n"
+                "       statement, transaction and heap tuple, counted in hot-cas's per-event figures)\n",
+                hot_cas_run->others_rate, lockstep_run->others_rate,
+                100.0 * (hot_cas_run->others_rate / lockstep_run->others_rate - 1), hot_cas_run->direct_updates,
+                static_cast<double>(hot_cas_run->direct_updates) / static_cast<double>(hot_cas_run->events));
   if (results.size() >= 2 && results[0].mode == "lockstep" && results[1].mode == "naive" && results[0].ok &&
       results[1].ok)
     std::printf("lockstep / naive throughput: %.1fx\n", (static_cast<double>(results[0].events) / results[0].seconds) /
@@ -778,6 +927,11 @@ int main_impl(int argc, char** argv) {
   std::printf("(latency: consumed -> durable outcome, from the worker's lockstep_event_duration_seconds histogram;\n"
               " except in paced, the whole backlog is in the broker before the worker starts, so it includes\n"
               " queueing in the worker)\n");
+  if (has_mode(o, "instructions")) {
+    print_instructions(counted, std::min(o.instruction_events, events.size()));
+    for (const auto& e : count_errors) std::printf("instructions FAILED: %s\n", e.c_str());
+    ok = ok && count_errors.empty();
+  }
   return ok ? 0 : 1;
 }
 

@@ -39,4 +39,10 @@ std::string worker_config(const std::string& base, const RunTopics& topics, std:
   return YAML::Dump(cfg) + "\n";
 }
 
+std::string with_batch_wait(const std::string& config, int ms) {
+  YAML::Node cfg = YAML::Load(config);
+  cfg["batch"]["max_wait_ms"] = ms;
+  return YAML::Dump(cfg) + "\n";
+}
+
 }  // namespace lockstep::bench

@@ -35,4 +35,7 @@ RunTopics fresh_topics(const std::string& prefix, const std::string& mode, bool 
 // kafka.properties fetch.wait.max.ms set to `fetch_wait_ms` when given.
 std::string worker_config(const std::string& base, const RunTopics& topics, std::optional<int> fetch_wait_ms);
 
+// The YAML document `config` with batch.max_wait_ms set to `ms`.
+std::string with_batch_wait(const std::string& config, int ms);
+
 }  // namespace lockstep::bench
