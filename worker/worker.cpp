@@ -56,7 +56,14 @@ struct Worker::Impl {
 
   Impl(Config c, std::shared_ptr<Metrics> m) : cfg(std::move(c)), metrics(std::move(m)) {}
   // A consumer not closed yet closes now, and its revocation needs the parts.
-  ~Impl() { consumer.reset(); }
+  // The producer goes next: its destructor reports what it still holds as not
+  // delivered, and those reports go to the outcome publisher, the completion,
+  // the offset book and the scheduler, which must all still exist (destroyed
+  // in member order, the publisher would go first: a use after free).
+  ~Impl() {
+    consumer.reset();
+    producer.reset();
+  }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 

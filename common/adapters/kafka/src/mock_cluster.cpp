@@ -44,6 +44,10 @@ void MockCluster::push_request_errors(int api_key, const std::vector<int>& error
   rd_kafka_mock_push_request_errors_array(impl_->mc, static_cast<int16_t>(api_key), errs.size(), errs.data());
 }
 
+void MockCluster::clear_request_errors(int api_key) {
+  rd_kafka_mock_clear_request_errors(impl_->mc, static_cast<int16_t>(api_key));
+}
+
 void MockCluster::broker_down(int id) { rd_kafka_mock_broker_set_down(impl_->mc, id); }
 void MockCluster::broker_up(int id) { rd_kafka_mock_broker_set_up(impl_->mc, id); }
 void MockCluster::set_leader(const std::string& topic, int32_t partition, int id) {

@@ -282,6 +282,8 @@ class MockCluster {
   // Errors returned, in order, for the next requests of an API (e.g. ApiKey 0 Produce,
   // 1 Fetch, 8 OffsetCommit); codes are Kafka protocol error codes.
   void push_request_errors(int api_key, const std::vector<int>& errors);
+  // Drops the errors still queued for an API.
+  void clear_request_errors(int api_key);
   void broker_down(int broker_id);
   void broker_up(int broker_id);
   void set_leader(const std::string& topic, int32_t partition, int broker_id);

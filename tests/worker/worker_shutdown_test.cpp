@@ -1,0 +1,42 @@
+// The worker stopped while its producer still holds messages: what a stop
+// leaves behind is reported to parts that still exist, and nothing is skipped.
+// (Not labelled concurrency: it runs under AddressSanitizer in CI, which sees
+// a use after free that ThreadSanitizer, on one thread, does not.)
+#include "worker_fixture.hpp"
+
+namespace lockstep {
+namespace {
+
+// Outcome messages still undelivered when the worker stops (the broker keeps
+// refusing their produce requests). Destroying the worker makes its producer
+// report them as not delivered, and those reports must reach parts that still
+// exist: a worker process once died of a double free on SIGTERM because they
+// reached the outcome publisher after it was destroyed. None of their events
+// was committed past, so a new member of the group reads every one again.
+TEST_F(WorkerTest, OutcomesUndeliveredAtStopAreReportedToLivePartsAndReadAgain) {
+  if (!mock()) GTEST_SKIP() << "needs the development broker's injected produce errors";
+  kafka.create_topic("transitions.outcomes", 1);
+  cfg.kafka.outcome_topic = kafka.topic("transitions.outcomes");
+  Producer p(cfg.kafka.brokers, {});
+  constexpr int kEvents = 20;
+  for (int i = 0; i < kEvents; ++i)
+    send(p, i % 2 ? api : bot, event_json(numbered("u-", i), numbered("u", i), "join"),
+         "membership:u" + std::to_string(i));
+  constexpr int kNotLeader = 6;  // retriable: the producer keeps each message until message.timeout.ms
+  mock()->push_request_errors(0, std::vector<int>(100000, kNotLeader));  // Produce
+  struct Clear {  // the test's own sends below need the broker to take them again
+    MockCluster& c;
+    ~Clear() { c.clear_request_errors(0); }
+  } clear{*mock()};
+  start();
+  ASSERT_TRUE(poll_until(60s, [&] { return count("SELECT count(*) FROM processed_events") == kEvents; }));
+  stop = true;
+  ASSERT_TRUE(poll_until(std::chrono::milliseconds(cfg.shutdown_timeout_ms) + 30s, [&] { return returned.load(); }));
+  thread.join();
+  worker.reset();  // the producer reports what it still holds
+  mock()->clear_request_errors(0);
+  EXPECT_EQ(reread_by_new_member(p), kEvents) << "an event whose outcome message was not delivered was committed past";
+}
+
+}  // namespace
+}  // namespace lockstep
