@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -15,8 +14,8 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "lockstep/kafka.hpp"
@@ -98,15 +97,16 @@ class WorkerTest : public test::EndToEndTest {
   // shows up; a partition's events all come before its marker, and reading
   // stops only once every partition's marker arrived). -1 if one never does.
   int reread_by_new_member(Producer& p) {
+    std::vector<OutMessage> markers;
     std::set<std::pair<std::string, int32_t>> pending;
     for (const auto& topic : {bot, api})
       for (int32_t part = 0; part < kPartitions; ++part) {
-        OutMessage m{topic, std::string("membership:marker"), "marker", {}};
-        m.partition = part;
-        const auto d = p.send({m}, 10s);
-        if (d[0].error) ADD_FAILURE() << "marker not delivered: " << d[0].error.str();
+        markers.push_back({topic, std::string("membership:marker"), "marker", {}});
+        markers.back().partition = part;
         pending.emplace(topic, part);
       }
+    for (const auto& d : p.send(markers, 10s))
+      if (d.error) ADD_FAILURE() << "marker not delivered: " << d.error.str();
     auto props = cfg.kafka.properties;
     props["auto.offset.reset"] = "earliest";
     Consumer again(cfg.kafka.brokers, cfg.kafka.group_id, props, {});
