@@ -130,6 +130,11 @@ struct Worker::Impl {
   // Stops the background threads once what is in flight is done or abandoned.
   std::size_t drain_and_stop(std::vector<std::thread>& threads, Clock::time_point started, milliseconds budget) {
     const auto drain_until = started + budget * 6 / 10;
+    // The observers ask the broker nothing more: a question already asked
+    // ends within its own timeout, before the join below unless the budget is
+    // short and the broker silent (see docs/how-it-works.md, Shutdown).
+    lag->leave();
+    topic_watch->leave();
     consume->pause_all("shutdown");
     // Finish what is in flight while there is time (the database may be down).
     while (sched.size() > 0 && Clock::now() < drain_until) {

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "lockstep/kafka.hpp"
 #include "lockstep/test/support.hpp"
@@ -90,6 +92,45 @@ TEST_F(ConsumerTest, SynchronousCommitIsBoundedAndAnUnansweredOneStaysTheOnlyOne
     }
   }));
   EXPECT_EQ(got.at(0).offset, 4) << "an older commit landed after the newer one";
+}
+
+// A commit waiting for a silent coordinator ends early only when its caller
+// gave up: a wake alone (or one left over on the queue) does not shorten it.
+TEST_F(ConsumerTest, AWaitForACommitAnswerEndsEarlyOnlyWhenGivenUp) {
+  Consumer c(cluster.bootstraps(), "g-give-up", props, {});
+  const auto ok = c.commit({{"t", 0, 1}}, false, 5s);
+  ASSERT_FALSE(ok) << ok.str();
+  silence();
+  std::atomic<bool> give_up{false}, done{false};
+  KafkaFailure result;
+  auto started = Clock::now();
+  std::thread t([&] {
+    result = c.commit({{"t", 0, 2}}, false, 1500ms, &give_up);
+    done = true;
+  });
+  // Woken over and over without giving up: the commit still waits its timeout.
+  EXPECT_TRUE(poll_until(10s, [&] {
+    c.wake_commit_wait();
+    return done.load();
+  }));
+  t.join();
+  EXPECT_GE(Clock::now() - started, 1400ms) << "a wake without giving up ended the wait";
+  EXPECT_EQ(result.code, RdKafka::ERR__TIMED_OUT) << result.str();
+
+  // The next commit waits for the unanswered one, with a long timeout, until given up.
+  done = false;
+  t = std::thread([&] {
+    result = c.commit({{"t", 0, 3}}, false, 60s, &give_up);
+    done = true;
+  });
+  started = Clock::now();
+  give_up = true;
+  c.wake_commit_wait();
+  EXPECT_TRUE(poll_until(10s, [&] { return done.load(); }));
+  t.join();
+  EXPECT_LT(Clock::now() - started, 1s) << "giving up did not end the wait";
+  EXPECT_EQ(result.code, RdKafka::ERR__PREV_IN_PROGRESS) << result.str();
+  answer();
 }
 
 TEST_F(ConsumerTest, CloseWhileTheCoordinatorIsSilentReturnsInTime) {

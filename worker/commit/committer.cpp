@@ -8,12 +8,13 @@ namespace lockstep::runtime {
 
 void Committer::loop() {
   while (!stopping_) {
-    commit(false, nullptr, milliseconds(kCommitWaitMs));
+    commit(false, nullptr, milliseconds(kCommitWaitMs), &stopping_);
     waker_.wait_for(milliseconds(200));
   }
 }
 
-bool Committer::commit(bool all, const std::set<TopicPartition>* only, milliseconds timeout) {
+bool Committer::commit(bool all, const std::set<TopicPartition>* only, milliseconds timeout,
+                       const std::atomic<bool>* give_up) {
   const auto until = Clock::now() + timeout;
   // Not std::timed_mutex: ThreadSanitizer does not see its timed lock
   // (pthread_mutex_clocklock) and reports every unlock. Contention is rare
@@ -25,7 +26,7 @@ bool Committer::commit(bool all, const std::set<TopicPartition>* only, milliseco
   std::unique_lock commit_lk(mu_, std::adopt_lock);
   const auto positions = book_.take_positions(all, only);
   if (positions.empty()) return true;
-  const auto err = consumer_.commit(positions, /*async=*/false, left_until(until, milliseconds(1)));
+  const auto err = consumer_.commit(positions, /*async=*/false, left_until(until, milliseconds(1)), give_up);
   if (err) {
     metrics_.infra_error("kafka");
     spdlog::warn("offset commit failed ({}), will retry: {}", positions.size(), err.str());

@@ -32,8 +32,13 @@ class Committer {
   // synchronous commit waits for the group coordinator (up to kCommitWaitMs,
   // then it is left outstanding and the next one waits for it), and the
   // consumer must keep polling meanwhile (session, errors, fetching).
+  // A kick after `stopping` is set also ends the wait for the coordinator, so
+  // that the thread can be joined at once.
   void loop();
-  void kick() { waker_.kick(); }
+  void kick() {
+    waker_.kick();
+    consumer_.wake_commit_wait();
+  }
 
   // Sends the positions below every completed event, synchronously: with at
   // most one commit outstanding, librdkafka never holds an older commit that
@@ -41,8 +46,9 @@ class Committer {
   // coordinator, and sends deferred ones as late as close()). `all`: also
   // positions already sent; `only`: just these partitions. Returns false when
   // the commit failed. Waits at most `timeout`, for the lock and the
-  // coordinator's answer together.
-  bool commit(bool all, const std::set<TopicPartition>* only, milliseconds timeout);
+  // coordinator's answer together, or until `give_up` is set and kick() called.
+  bool commit(bool all, const std::set<TopicPartition>* only, milliseconds timeout,
+              const std::atomic<bool>* give_up = nullptr);
 
   // Synchronous commit, retried until it succeeds or the deadline passes: the
   // last commit before leaving must not be lost to a transient coordinator

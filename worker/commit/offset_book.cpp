@@ -77,7 +77,7 @@ std::vector<TopicPartition> OffsetBook::positions() const {
 std::vector<OffsetBook::Row> OffsetBook::rows() const {
   std::vector<Row> rows;
   std::lock_guard lk(mu_);
-  for (const auto& [tp, st] : book_) rows.push_back({tp, st.generation, st.offsets.position()});
+  for (const auto& [tp, st] : book_) rows.push_back({tp, st.generation, st.offsets.position(), st.last_sent});
   return rows;
 }
 

@@ -48,6 +48,7 @@ class OffsetBook {
     TopicPartition tp;
     uint64_t generation = 0;
     std::optional<int64_t> pos;
+    std::optional<int64_t> last_sent;  // the position a commit last took (reset when it failed)
   };
   std::vector<Row> rows() const;
   // Runs `fn` under the book's lock when `tp` still has `generation`.

@@ -14,7 +14,7 @@ milliseconds LagProbe::watermark_timeout() const {
 }
 
 void LagProbe::loop() {
-  while (!readiness_.stopping) {
+  while (!leaving()) {
     pass();
     report_silence();
     waker_.wait_for(milliseconds(broker_stalled_ ? 1000 : 2000));
@@ -44,7 +44,7 @@ void LagProbe::pass() {
   ++probe_;
   bool answered = false, failed = false;  // after one unanswered query, ask nothing more this pass
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (readiness_.stopping) break;
+    if (leaving()) break;
     probe_row(rows[i], paused_now || i == probe_ % rows.size(), answered, failed);
   }
   for (auto it = start_of_.begin(); it != start_of_.end();) {
@@ -53,7 +53,7 @@ void LagProbe::pass() {
   }
   // With nothing to ask (no assignment, all fetched), partition 0 of an
   // input topic is asked in turn: the broker must answer something.
-  if (!answered && !failed && !readiness_.stopping && !kafka_.topics.empty()) {
+  if (!answered && !failed && !leaving() && !kafka_.topics.empty()) {
     const auto& topic = kafka_.topics[probe_ % kafka_.topics.size()].topic;
     if (consumer_.query_high_watermark(topic, 0, watermark_timeout())) readiness_.heard_from_broker();
   }

@@ -38,8 +38,16 @@ class LagProbe {
   // One pass: sets lockstep_partition_lag (and the board's lag) of the assigned partitions.
   void pass();
   void kick() { waker_.kick(); }
+  // Asks nothing more of the broker and leaves the loop: at the start of a
+  // shutdown, so that a watermark query (which cannot be cut short) is not
+  // still waiting for a silent broker when the thread is joined.
+  void leave() {
+    leaving_ = true;
+    waker_.kick();
+  }
 
  private:
+  bool leaving() const { return leaving_ || readiness_.stopping; }
   using Rows = std::vector<OffsetBook::Row>;
   // The group's committed offsets of the partitions that have no position yet.
   void read_starts(const Rows& rows);
@@ -62,6 +70,7 @@ class LagProbe {
   std::map<TopicPartition, std::pair<uint64_t, int64_t>> start_of_;  // tp -> (generation, committed offset or -1)
   std::size_t probe_ = 0;  // one fetched partition is asked each pass, in turn
   bool broker_stalled_ = false;
+  std::atomic<bool> leaving_{false};
 };
 
 }  // namespace lockstep::runtime

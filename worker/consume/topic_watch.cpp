@@ -18,7 +18,7 @@ void TopicWatch::loop() {
   std::vector<std::string> names;
   for (const auto& w : wanted) names.push_back(w.topic);
   std::unique_ptr<Admin> admin;
-  while (!stopping_) {
+  while (!stopping_ && !leaving_) {
     try {
       if (!admin) admin = std::make_unique<Admin>(kafka_.brokers, kafka_.properties);
       const auto described = admin->describe(names, milliseconds(3000));

@@ -23,6 +23,11 @@ class TopicWatch {
   // Checks every `interval` until every configured topic exists or the worker stops.
   void loop();
   void kick() { waker_.kick(); }
+  // Leaves the loop without another check (at the start of a shutdown).
+  void leave() {
+    leaving_ = true;
+    waker_.kick();
+  }
   // The topics found missing and not yet found again.
   std::set<std::string> missing() const;
 
@@ -33,6 +38,7 @@ class TopicWatch {
   Waker waker_;
   mutable std::mutex mu_;         // reported_
   std::set<std::string> reported_;  // missing, and said so
+  std::atomic<bool> leaving_{false};
 };
 
 }  // namespace lockstep::runtime

@@ -1,10 +1,14 @@
 // Committer on the development broker: the group's position never passes an
 // event without an outcome, the final commit is read back, and the
 // confirmation after close moves a position that fell behind forward again.
+// A stop cuts the committer thread's wait for a silent coordinator short.
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "commit/committer.hpp"
 #include "lockstep/test/kafka.hpp"
+#include "lockstep/test/support.hpp"
 #include "parts_support.hpp"
 
 namespace lockstep::runtime {
@@ -65,6 +69,44 @@ TEST_F(CommitterTest, ConfirmAfterCloseMovesForwardNeverBack) {
   committer.confirm_after_close({{kafka.bot(), 0, 5}, {kafka.bot(), 1, 4}}, Clock::now() + 10s);
   EXPECT_EQ(committed(0), 5) << "fell behind the final commit: moved forward";
   EXPECT_EQ(committed(1), 9) << "ahead of ours: left alone";
+}
+
+// A worker's shutdown joins the committer thread. That thread waits up to
+// kCommitWaitMs for the answer to an earlier offset commit, and with a
+// coordinator that does not answer, a stop once overran shutdown.timeout_ms
+// by that wait (the kick that asks the thread to leave did not reach it).
+TEST_F(CommitterTest, AStopCutsTheWaitForAnUnansweredCommitShort) {
+  if (!kafka.mock()) GTEST_SKIP() << "needs the development broker's response delay";
+  consume(4, {0});
+  ASSERT_TRUE(committer.commit(false, nullptr, 5s));  // the coordinator is known
+  kafka.mock()->set_rtt(1, 120s);
+  book.complete(*test::work_at(kafka.bot(), 0, 1, generation));
+  ASSERT_FALSE(committer.commit(false, nullptr, 300ms)) << "a commit nobody answered reported success";
+  book.complete(*test::work_at(kafka.bot(), 0, 2, generation));
+
+  std::thread loop([&] { committer.loop(); });
+  struct Join {  // also when an assertion below returns early
+    std::thread& t;
+    std::atomic<bool>& stopping;
+    Committer& c;
+    ~Join() {
+      if (!t.joinable()) return;
+      stopping = true;
+      c.kick();
+      t.join();
+    }
+  } join{loop, stopping, committer};
+  // The loop has taken position 3: its commit now waits for the unanswered one.
+  ASSERT_TRUE(test::poll_until(10s, [&] {
+    const auto r = book.rows();
+    return r.at(0).last_sent == std::optional<int64_t>(3);
+  }));
+  const auto asked = Clock::now();
+  stopping = true;
+  committer.kick();
+  loop.join();
+  EXPECT_LT(Clock::now() - asked, 500ms) << "the committer thread kept waiting for the coordinator after the stop";
+  kafka.mock()->set_rtt(1, 0ms);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,13 @@ struct Consumer::Impl : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   bool closed = false;
   std::mutex commit_mu;
   kafka_detail::QueuePtr unanswered;  // the queue of a synchronous commit still waiting for its answer
+  std::mutex waiting_mu;                // guards `waiting` (not commit_mu: held for the whole wait)
+  rd_kafka_queue_t* waiting = nullptr;  // the queue a synchronous commit is polling now
+
+  // The answer to a commit on `q` by `deadline`, nullopt while unanswered;
+  // ends early once `give_up` is set and wake_commit_wait() is called.
+  std::optional<KafkaFailure> commit_answer(rd_kafka_queue_t* q, const kafka_detail::Deadline& deadline,
+                                            const std::atomic<bool>* give_up);
 
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override;

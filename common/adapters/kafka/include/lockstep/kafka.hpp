@@ -156,9 +156,15 @@ class Consumer {
   // Synchronous (async false): waits at most `timeout` for the coordinator's
   // answer. A commit left unanswered stays the only one outstanding: later
   // commits fail at once (without being sent) until its answer arrives, so
-  // an older commit can never land after a newer one.
+  // an older commit can never land after a newer one. `give_up`: once it is
+  // set and wake_commit_wait() is called, the wait ends early and the commit
+  // stays unanswered, as after its timeout.
   KafkaFailure commit(const std::vector<TopicPartition>& positions, bool async,
-                     std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+                     std::chrono::milliseconds timeout = std::chrono::milliseconds(10000),
+                     const std::atomic<bool>* give_up = nullptr);
+  // Wakes a synchronous commit waiting for its answer on another thread, so
+  // that it looks at its `give_up` again (call after setting it).
+  void wake_commit_wait();
   void pause(const std::vector<TopicPartition>& parts);
   void resume(const std::vector<TopicPartition>& parts);
   std::vector<TopicPartition> assignment();
