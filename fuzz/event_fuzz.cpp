@@ -11,7 +11,8 @@
 // corpus starts every file with '1'.
 //
 // Beyond "no crash, no UB, no leak" this aborts when
-//   * a parse is not deterministic (same variant, same fields/detail twice);
+//   * a parse is not deterministic (same variant, same fields/detail twice),
+//     or EventParser (its quick path) and parse_event disagree;
 //   * an Event breaks a rule the parser validates (field lengths, aggregate_type,
 //     key == aggregate_type:aggregate_id, payload object, expected_version >= 0,
 //     actor length, occurred_at RFC 3339 and not year 0000, no NUL, UTF-8);
@@ -163,7 +164,8 @@ bool same(const ParseResult& a, const ParseResult& b) {
   return ea.event_id == eb.event_id && ea.aggregate_type == eb.aggregate_type &&
          ea.aggregate_id == eb.aggregate_id && ea.transition == eb.transition &&
          ea.expected_version == eb.expected_version && ea.expected_state == eb.expected_state &&
-         ea.payload == eb.payload && ea.actor == eb.actor && ea.occurred_at == eb.occurred_at;
+         ea.payload == eb.payload && ea.actor == eb.actor && ea.occurred_at == eb.occurred_at &&
+         (!ea.payload || ea.payload->dump() == eb.payload->dump());
 }
 
 }  // namespace
@@ -195,6 +197,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const ParseResult first = lockstep::parse_event(rest, key, limits);
   const ParseResult second = lockstep::parse_event(rest, key, limits);
   CHECK(same(first, second));
+  // EventParser's quick path accepts only what parse_event accepts, with the same fields.
+  lockstep::EventParser parser;
+  CHECK(same(first, parser.parse(rest, key, limits)));
 
   if (const auto* e = std::get_if<Event>(&first)) {
     check_event(*e, rest, key, limits);

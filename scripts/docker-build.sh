@@ -28,7 +28,7 @@ set -euo pipefail
 # depend on.
 BUILD_PACKAGES=(
   build-essential cmake pkg-config
-  librdkafka-dev libpqxx-dev libpq-dev libboost-dev nlohmann-json3-dev
+  librdkafka-dev libpqxx-dev libpq-dev libboost-dev nlohmann-json3-dev libsimdjson-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libsqlite3-dev libcli11-dev
 )
 
@@ -38,7 +38,7 @@ BUILD_PACKAGES=(
 # HEALTHCHECK and ca-certificates for TLS to brokers and database.
 RUNTIME_PACKAGES=(
   librdkafka1 librdkafka++1 libpqxx-6.4 libpq5 libyaml-cpp0.7
-  libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libsqlite3-0 libstdc++6 libgcc-s1
+  libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libsqlite3-0 libsimdjson14 libstdc++6 libgcc-s1
   curl ca-certificates
 )
 

@@ -58,7 +58,7 @@ ROOT="${LOCKSTEP_ROOT:-$(cd "$LOCKSTEP_SCRIPTS_DIR/.." && pwd)}"
 # Debian packages the project needs. Append to this array to add more.
 LOCKSTEP_DEPS=(
   build-essential cmake pkg-config git ca-certificates
-  librdkafka-dev libpqxx-dev libpq-dev libboost-dev nlohmann-json3-dev
+  librdkafka-dev libpqxx-dev libpq-dev libboost-dev nlohmann-json3-dev libsimdjson-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libsqlite3-dev sqlite3 libcli11-dev
   libgtest-dev googletest libgmock-dev
   postgresql postgresql-client procps python3 curl

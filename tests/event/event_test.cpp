@@ -1,4 +1,4 @@
-// parse_event and its helpers (docs/event.md).
+// parse_event and its helpers (docs/event.md); every case also through EventParser.
 #include "lockstep/event.hpp"
 
 #include <gtest/gtest.h>
@@ -8,8 +8,20 @@
 #include <optional>
 #include <string>
 
+#include "same_result.hpp"
+
 namespace lockstep {
 namespace {
+
+// parse_event's result, checked against EventParser's: its quick path must
+// accept only what parse_event accepts, with the same fields.
+ParseResult parse_both(std::string_view value, const std::optional<std::string>& key,
+                       const ParseLimits& limits = {}) {
+  auto careful = parse_event(value, key, limits);
+  EventParser parser;
+  EXPECT_TRUE(test::same_result(careful, parser.parse(value, key, limits)));
+  return careful;
+}
 
 const std::string kKey = "membership:guild-1/user-9";
 
@@ -29,7 +41,7 @@ std::string key_of(const Json& j) {
 }
 
 ParseResult parse_json(const Json& j, const ParseLimits& limits = {}) {
-  return parse_event(j.dump(), key_of(j), limits);
+  return parse_both(j.dump(), key_of(j), limits);
 }
 
 // Asserts `r` is Malformed and returns it.
@@ -104,12 +116,12 @@ TEST(ParseEvent, UnknownFieldsAreIgnored) {
 
 TEST(ParseEvent, SurroundingWhitespaceIsAccepted) {
   const std::string v = "  \n" + base_event().dump() + "\n\t ";
-  expect_event(parse_event(v, kKey));
+  expect_event(parse_both(v, kKey));
 }
 
 TEST(ParseEvent, ByteOrderMarkIsMalformed) {
   const std::string v = "\xEF\xBB\xBF" + base_event().dump();
-  EXPECT_MALFORMED_WITH(parse_event(v, kKey), "byte order mark");
+  EXPECT_MALFORMED_WITH(parse_both(v, kKey), "byte order mark");
 }
 
 TEST(ParseEvent, EmptyPayloadObjectIsPresent) {
@@ -137,7 +149,7 @@ TEST_P(RequiredField, Missing) {
   Json j = base_event();
   j.erase(GetParam());
   const std::string key = "membership:guild-1/user-9";
-  const Malformed m = expect_malformed(parse_event(j.dump(), key));
+  const Malformed m = expect_malformed(parse_both(j.dump(), key));
   EXPECT_TRUE(contains(m.detail, std::string("'") + GetParam() + "'")) << m.detail;
   EXPECT_TRUE(contains(m.detail, "missing")) << m.detail;
 }
@@ -145,7 +157,7 @@ TEST_P(RequiredField, Missing) {
 TEST_P(RequiredField, Null) {
   Json j = base_event();
   j[GetParam()] = nullptr;
-  const Malformed m = expect_malformed(parse_event(j.dump(), kKey));
+  const Malformed m = expect_malformed(parse_both(j.dump(), kKey));
   EXPECT_TRUE(contains(m.detail, std::string("field '") + GetParam() + "'")) << m.detail;
   EXPECT_TRUE(contains(m.detail, "null")) << m.detail;
 }
@@ -154,7 +166,7 @@ TEST_P(RequiredField, WrongTypes) {
   for (const Json& bad : {Json(1), Json(1.5), Json(true), Json::array({"x"}), Json{{"a", "b"}}}) {
     Json j = base_event();
     j[GetParam()] = bad;
-    const Malformed m = expect_malformed(parse_event(j.dump(), kKey));
+    const Malformed m = expect_malformed(parse_both(j.dump(), kKey));
     EXPECT_TRUE(contains(m.detail, std::string("field '") + GetParam() + "'"))
         << m.detail << " for " << bad.dump();
     EXPECT_TRUE(contains(m.detail, "string")) << m.detail;
@@ -164,7 +176,7 @@ TEST_P(RequiredField, WrongTypes) {
 TEST_P(RequiredField, NulCharacterIsMalformed) {
   Json j = base_event();
   j[GetParam()] = std::string("ab\0cd", 5);
-  const Malformed m = expect_malformed(parse_event(j.dump(), kKey));
+  const Malformed m = expect_malformed(parse_both(j.dump(), kKey));
   EXPECT_TRUE(contains(m.detail, std::string("'") + GetParam() + "'")) << m.detail;
 }
 
@@ -236,7 +248,7 @@ TEST(ParseEvent, NulInsidePayloadIsMalformed) {
 TEST(ParseEvent, NulEscapeInRawText) {
   const std::string v =
       R"({"event_id":"e-1","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"jo\u0000in"})";
-  const Malformed m = expect_malformed(parse_event(v, kKey));
+  const Malformed m = expect_malformed(parse_both(v, kKey));
   EXPECT_TRUE(contains(m.detail, "'transition'")) << m.detail;
   EXPECT_EQ(m.event_id, "e-1");
 }
@@ -268,7 +280,7 @@ TEST(ParseEvent, EventIdCountsCodePointsNotBytes) {
 TEST(ParseEvent, AggregateIdLength) {
   Json j = base_event();
   j["aggregate_id"] = "";
-  EXPECT_MALFORMED_WITH(parse_event(j.dump(), std::string("membership:")), "field 'aggregate_id'");
+  EXPECT_MALFORMED_WITH(parse_both(j.dump(), std::string("membership:")), "field 'aggregate_id'");
   j["aggregate_id"] = repeat("a", 256);
   expect_event(parse_json(j));
   j["aggregate_id"] = repeat("\xe2\x82\xac", 256);
@@ -317,7 +329,7 @@ TEST(ParseEvent, ExpectedVersionValid) {
     const std::string v =
         R"({"event_id":"e-1","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"join","expected_version":)" +
         raw + "}";
-    const Event e = expect_event(parse_event(v, kKey));
+    const Event e = expect_event(parse_both(v, kKey));
     ASSERT_TRUE(e.expected_version) << raw;
   }
   Json j = base_event();
@@ -335,7 +347,7 @@ TEST(ParseEvent, ExpectedVersionInvalid) {
     const std::string v =
         R"({"event_id":"e-1","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"join","expected_version":)" +
         raw + "}";
-    const Malformed m = expect_malformed(parse_event(v, kKey));
+    const Malformed m = expect_malformed(parse_both(v, kKey));
     EXPECT_TRUE(contains(m.detail, "field 'expected_version'")) << raw << ": " << m.detail;
     EXPECT_EQ(m.event_id, "e-1") << raw;
   }
@@ -346,7 +358,7 @@ TEST(ParseEvent, ExpectedVersionOverflowingDouble) {
   // detail still names the field.
   const std::string v =
       R"({"event_id":"e-1","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"join","expected_version":1e400})";
-  EXPECT_MALFORMED_WITH(parse_event(v, kKey), "field 'expected_version'");
+  EXPECT_MALFORMED_WITH(parse_both(v, kKey), "field 'expected_version'");
 }
 
 TEST(ParseEvent, ExpectedVersionDetailIsExplicit) {
@@ -416,7 +428,7 @@ TEST(ParseEvent, NotJson) {
         std::string("{\"a\":Infinity}"), std::string("{\"a\":01}"), std::string("{\"a\":\"x\ty\"}"),
         std::string("{\"a\":\"\\x41\"}"), std::string("\x00", 1),
         std::string("{\"a\":1}\x00", 8)}) {
-    const Malformed m = expect_malformed(parse_event(v, kKey));
+    const Malformed m = expect_malformed(parse_both(v, kKey));
     EXPECT_FALSE(m.detail.empty());
     EXPECT_FALSE(m.event_id) << v;
   }
@@ -427,14 +439,14 @@ TEST(ParseEvent, TruncatedJson) {
   j["payload"] = Json{{"a", {1, 2, 3}}};
   const std::string full = j.dump();
   for (std::size_t n = 0; n < full.size(); ++n) {
-    const Malformed m = expect_malformed(parse_event(full.substr(0, n), kKey));
+    const Malformed m = expect_malformed(parse_both(full.substr(0, n), kKey));
     EXPECT_FALSE(m.event_id) << n;
   }
 }
 
 TEST(ParseEvent, NonObjectTopLevel) {
   for (const std::string v : {"[]", "[{\"event_id\":\"e-1\"}]", "\"x\"", "1", "true", "null"}) {
-    const Malformed m = expect_malformed(parse_event(v, kKey));
+    const Malformed m = expect_malformed(parse_both(v, kKey));
     EXPECT_TRUE(contains(m.detail, "object")) << v << ": " << m.detail;
     EXPECT_FALSE(m.event_id);
   }
@@ -449,23 +461,23 @@ TEST(ParseEvent, InvalidUtf8) {
         std::string("\x80"), std::string("\xe2\x82"), std::string("a\xfe" "b"),
         std::string("\\ud800"), std::string("\\udc00"), std::string("\\ud800\\u0041")}) {
     const std::string v = prefix + bad + "\"}";
-    const Malformed m = expect_malformed(parse_event(v, kKey));
+    const Malformed m = expect_malformed(parse_both(v, kKey));
     EXPECT_FALSE(m.detail.empty());
     // The detail itself must be valid UTF-8 (dumpable).
     EXPECT_NO_THROW((void)Json(m.detail).dump());
   }
   // Invalid bytes outside strings.
-  expect_malformed(parse_event("\xff{}", kKey));
+  expect_malformed(parse_both("\xff{}", kKey));
   // A valid surrogate pair escape is fine.
   const std::string ok = prefix + "\\ud83d\\ude00" + "\"}";
-  EXPECT_EQ(expect_event(parse_event(ok, kKey)).actor, "\xf0\x9f\x98\x80");
+  EXPECT_EQ(expect_event(parse_both(ok, kKey)).actor, "\xf0\x9f\x98\x80");
 }
 
 TEST(ParseEvent, InvalidUtf8InEventIdGivesNoEventId) {
   const std::string v =
       "{\"event_id\":\"e\xff\",\"aggregate_type\":\"membership\",\"aggregate_id\":\"guild-1/user-9\","
       "\"transition\":\"join\"}";
-  const Malformed m = expect_malformed(parse_event(v, kKey));
+  const Malformed m = expect_malformed(parse_both(v, kKey));
   EXPECT_FALSE(m.event_id);
 }
 
@@ -481,16 +493,16 @@ TEST(ParseEvent, OversizeIsMalformedBeforeParsing) {
   EXPECT_TRUE(contains(m.detail, std::to_string(j.dump().size()) + " bytes")) << m.detail;
   EXPECT_FALSE(m.event_id);
   // Even garbage is reported as too large, not as bad JSON.
-  EXPECT_MALFORMED_WITH(parse_event(repeat("\xff", 101), kKey, limits), "limits.max_event_bytes");
+  EXPECT_MALFORMED_WITH(parse_both(repeat("\xff", 101), kKey, limits), "limits.max_event_bytes");
 }
 
 TEST(ParseEvent, SizeBoundaryIsInclusive) {
   const std::string v = base_event().dump();
   ParseLimits limits;
   limits.max_event_bytes = v.size();
-  expect_event(parse_event(v, kKey, limits));
+  expect_event(parse_both(v, kKey, limits));
   limits.max_event_bytes = v.size() - 1;
-  EXPECT_MALFORMED_WITH(parse_event(v, kKey, limits), "limits.max_event_bytes");
+  EXPECT_MALFORMED_WITH(parse_both(v, kKey, limits), "limits.max_event_bytes");
 }
 
 TEST(ParseEvent, DefaultSizeLimitIsOneMebibyte) {
@@ -522,14 +534,14 @@ std::string nested_event(int depth, bool objects = false) {
 
 TEST(ParseEvent, DepthLimitAtAndOver) {
   ParseLimits limits;  // max_depth 64
-  expect_event(parse_event(nested_event(64), kKey, limits));
-  EXPECT_MALFORMED_WITH(parse_event(nested_event(65), kKey, limits), "max_depth");
-  expect_event(parse_event(nested_event(64, true), kKey, limits));
-  EXPECT_MALFORMED_WITH(parse_event(nested_event(65, true), kKey, limits), "max_depth");
+  expect_event(parse_both(nested_event(64), kKey, limits));
+  EXPECT_MALFORMED_WITH(parse_both(nested_event(65), kKey, limits), "max_depth");
+  expect_event(parse_both(nested_event(64, true), kKey, limits));
+  EXPECT_MALFORMED_WITH(parse_both(nested_event(65, true), kKey, limits), "max_depth");
 
   limits.max_depth = 5;
-  expect_event(parse_event(nested_event(5), kKey, limits));
-  EXPECT_MALFORMED_WITH(parse_event(nested_event(6), kKey, limits), "max_depth");
+  expect_event(parse_both(nested_event(5), kKey, limits));
+  EXPECT_MALFORMED_WITH(parse_both(nested_event(6), kKey, limits), "max_depth");
 }
 
 TEST(ParseEvent, BracketsInsideStringsDoNotCountTowardsDepth) {
@@ -544,22 +556,22 @@ TEST(ParseEvent, BracketsInsideStringsDoNotCountTowardsDepth) {
 
 TEST(ParseEvent, VeryDeepInputDoesNotCrash) {
   const std::string deep = repeat("[", 500000) + repeat("]", 500000);
-  EXPECT_MALFORMED_WITH(parse_event(deep, kKey), "max_depth");
+  EXPECT_MALFORMED_WITH(parse_both(deep, kKey), "max_depth");
   const std::string deep_obj = repeat("{\"a\":", 200000);
-  EXPECT_MALFORMED_WITH(parse_event(deep_obj, kKey), "max_depth");
+  EXPECT_MALFORMED_WITH(parse_both(deep_obj, kKey), "max_depth");
 }
 
 // ---------------------------------------------------------------- key
 
 TEST(ParseEvent, KeyMustMatch) {
   const std::string v = base_event().dump();
-  expect_event(parse_event(v, kKey));
+  expect_event(parse_both(v, kKey));
   for (const std::string& bad :
        {std::string(""), std::string("membership"), std::string("membership:guild-1"),
         std::string("membership:guild-1/user-9 "), std::string("Membership:guild-1/user-9"),
         std::string("membership/guild-1/user-9"), std::string("other:guild-1/user-9"),
         std::string("membership:guild-1/user-9\0", 26), std::string("\xff\xfe")}) {
-    const Malformed m = expect_malformed(parse_event(v, bad));
+    const Malformed m = expect_malformed(parse_both(v, bad));
     EXPECT_TRUE(contains(m.detail, "key mismatch")) << m.detail;
     EXPECT_EQ(m.event_id, "e-1");
     EXPECT_NO_THROW((void)Json(m.detail).dump());
@@ -567,7 +579,7 @@ TEST(ParseEvent, KeyMustMatch) {
 }
 
 TEST(ParseEvent, MissingKeyIsMalformed) {
-  const Malformed m = expect_malformed(parse_event(base_event().dump(), std::nullopt));
+  const Malformed m = expect_malformed(parse_both(base_event().dump(), std::nullopt));
   EXPECT_TRUE(contains(m.detail, "key mismatch")) << m.detail;
   EXPECT_EQ(m.event_id, "e-1");
 }
@@ -575,7 +587,7 @@ TEST(ParseEvent, MissingKeyIsMalformed) {
 TEST(ParseEvent, KeyWithColonInsideId) {
   Json j = base_event();
   j["aggregate_id"] = "a:b:c";
-  expect_event(parse_event(j.dump(), std::string("membership:a:b:c")));
+  expect_event(parse_both(j.dump(), std::string("membership:a:b:c")));
 }
 
 // ---------------------------------------------------------------- strictness extras
@@ -583,23 +595,23 @@ TEST(ParseEvent, KeyWithColonInsideId) {
 TEST(ParseEvent, DuplicateFieldsAreMalformed) {
   const std::string v =
       R"({"event_id":"e-1","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"join","transition":"remove"})";
-  const Malformed m = expect_malformed(parse_event(v, kKey));
+  const Malformed m = expect_malformed(parse_both(v, kKey));
   EXPECT_TRUE(contains(m.detail, "'transition'")) << m.detail;
   EXPECT_EQ(m.event_id, "e-1");
 
   const std::string dup_id =
       R"({"event_id":"e-1","event_id":"e-2","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"join"})";
-  const Malformed m2 = expect_malformed(parse_event(dup_id, kKey));
+  const Malformed m2 = expect_malformed(parse_both(dup_id, kKey));
   EXPECT_FALSE(m2.event_id);
 
   const std::string dup_payload =
       R"({"event_id":"e-1","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"join","payload":{"a":{"b":1,"b":2}}})";
-  EXPECT_MALFORMED_WITH(parse_event(dup_payload, kKey), "field 'payload'");
+  EXPECT_MALFORMED_WITH(parse_both(dup_payload, kKey), "field 'payload'");
 
   // The same key in sibling objects is fine.
   const std::string siblings =
       R"({"event_id":"e-1","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"join","payload":{"a":{"b":1},"c":{"b":2},"d":[{"b":1},{"b":2}]}})";
-  expect_event(parse_event(siblings, kKey));
+  expect_event(parse_both(siblings, kKey));
 }
 
 // The quick parse counts the keys in the text to find duplicates: strings that
@@ -613,33 +625,33 @@ TEST(ParseEvent, DuplicatesAreFoundWhateverTheTextAroundThem) {
       R"("payload" : {"a" :1, "b"	:	2, "s":"\\", "t":"\\\""}})",
       R"("payload":{"a":{"a":{"a":1}},"k:":"v:","k":[{"x":1},{"x":1}]}})",
   };
-  for (const auto& tail : fine) expect_event(parse_event(head + tail, kKey));
+  for (const auto& tail : fine) expect_event(parse_both(head + tail, kKey));
   const std::vector<std::string> duplicated = {
       R"("payload":{"a":"x\":y","a" : 2}})",
       R"("payload":{"l":[{"x":1,"x":2}]}})",
       R"("payload":{"s":"\\","s":1}})",
       R"("payload":{"a":{"b":{"c":1,"c" :2}}}})",
   };
-  for (const auto& tail : duplicated) EXPECT_MALFORMED_WITH(parse_event(head + tail, kKey), "field 'payload'");
+  for (const auto& tail : duplicated) EXPECT_MALFORMED_WITH(parse_both(head + tail, kKey), "field 'payload'");
 }
 
 TEST(ParseEvent, OutOfRangeNumberInPayload) {
   const std::string v =
       R"({"event_id":"e-1","aggregate_type":"membership","aggregate_id":"guild-1/user-9","transition":"join","payload":{"n":1e400}})";
-  EXPECT_MALFORMED_WITH(parse_event(v, kKey), "field 'payload'");
+  EXPECT_MALFORMED_WITH(parse_both(v, kKey), "field 'payload'");
 }
 
 TEST(ParseEvent, DetailsNeverEchoPayloadAndAreShort) {
   Json j = base_event();
   j["payload"] = Json{{"secret", "hunter2-password"}};
   j["aggregate_type"] = "BAD" + repeat("x", 500);
-  const Malformed m = expect_malformed(parse_event(j.dump(), std::string("k")));
+  const Malformed m = expect_malformed(parse_both(j.dump(), std::string("k")));
   EXPECT_FALSE(contains(m.detail, "hunter2")) << m.detail;
   EXPECT_LT(m.detail.size(), 200u) << m.detail;
 
   Json k = base_event();
   k["payload"] = Json{{"secret", "hunter2-password"}};
-  const Malformed m2 = expect_malformed(parse_event(k.dump(), repeat("z", 1000)));
+  const Malformed m2 = expect_malformed(parse_both(k.dump(), repeat("z", 1000)));
   EXPECT_FALSE(contains(m2.detail, "hunter2")) << m2.detail;
   EXPECT_LT(m2.detail.size(), 300u) << m2.detail;
 }
@@ -671,7 +683,7 @@ TEST(ParseEvent, MalformedHasNoEventIdWhenUnreadable) {
   Json j = base_event();
   j.erase("event_id");
   EXPECT_FALSE(expect_malformed(parse_json(j)).event_id);
-  EXPECT_FALSE(expect_malformed(parse_event("{\"event_id\":\"e-1\"", kKey)).event_id);
+  EXPECT_FALSE(expect_malformed(parse_both("{\"event_id\":\"e-1\"", kKey)).event_id);
 }
 
 // ---------------------------------------------------------------- helpers
@@ -712,7 +724,7 @@ TEST(ParseEvent, NeverThrowsOnGarbage) {
       m[pos] = static_cast<char>(next() & 0xFF);
     }
     EXPECT_NO_THROW({
-      const ParseResult r = parse_event(m, kKey);
+      const ParseResult r = parse_both(m, kKey);
       if (const auto* mal = std::get_if<Malformed>(&r)) (void)Json(mal->detail).dump();
     });
   }

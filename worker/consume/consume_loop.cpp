@@ -99,7 +99,7 @@ void ConsumeLoop::handle(Message&& m) {
   ParseLimits limits;
   limits.max_event_bytes = cfg_.limits.max_event_bytes;
   limits.max_depth = cfg_.limits.max_depth;
-  w->parsed = parse_event(w->value, w->kafka_key, limits);
+  w->parsed = parser_.parse(w->value, w->kafka_key, limits);
   w->lane_key = lane_key_for(w->parsed, w->src);
   if (const auto* bad = std::get_if<Malformed>(&w->parsed))
     spdlog::info("{}@{}: malformed event: {}", tp_name(m.topic, m.partition), m.offset, bad->detail);

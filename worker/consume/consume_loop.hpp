@@ -10,6 +10,7 @@
 
 #include "consume/backpressure.hpp"
 #include "lockstep/config.hpp"
+#include "lockstep/event.hpp"
 #include "lockstep/kafka.hpp"
 #include "lockstep/metrics.hpp"
 #include "schedule/scheduler.hpp"
@@ -65,6 +66,7 @@ class ConsumeLoop {
   bool paused_ = false;
   std::string pause_reason_;  // published in lockstep_partition_paused
   std::vector<TopicPartition> assigned_seen_;
+  EventParser parser_;  // the consumer thread's: keeps its buffers from one event to the next
 };
 
 }  // namespace lockstep::runtime

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +61,26 @@ using ParseResult = std::variant<Event, Malformed>;
 // aggregate_type:aggregate_id. Never throws for bad input.
 ParseResult parse_event(std::string_view value, const std::optional<std::string>& key,
                         const ParseLimits& limits = {});
+
+// Parses events one after another, as parse_event does and with the same
+// results, keeping its buffers from one event to the next: the common
+// well-formed event is read without building a whole JSON document (simdjson),
+// and everything else is left to parse_event. One per thread.
+class EventParser {
+ public:
+  EventParser();
+  ~EventParser();
+  EventParser(const EventParser&) = delete;
+  EventParser& operator=(const EventParser&) = delete;
+
+  ParseResult parse(std::string_view value, const std::optional<std::string>& key, const ParseLimits& limits = {});
+  // How many events the quick path read (the rest went to parse_event).
+  std::size_t quick_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Counts Unicode code points of a valid UTF-8 string.
 std::size_t utf8_length(std::string_view s);
