@@ -191,6 +191,8 @@ TEST(Metrics, CountersAndGaugesMoveWithLabels) {
   m.outcome("applied", "");
   m.outcome("applied", "");
   m.outcome("dead_lettered", "version_conflict");
+  m.outcome("dead_lettered", "invalid_transition");  // same outcome, another reason: another series
+  m.outcome("dead_lettered", "invalid_transition");
   m.cas_conflict("order");
   m.cas_retry();
   m.cas_retry();
@@ -211,6 +213,7 @@ TEST(Metrics, CountersAndGaugesMoveWithLabels) {
   EXPECT_EQ(sample(text, R"(lockstep_events_total{outcome="applied",reason=""})"), 2);
   EXPECT_EQ(sample(text, R"(lockstep_events_total{outcome="duplicate",reason=""})"), 0);
   EXPECT_EQ(sample(text, R"(lockstep_events_total{outcome="dead_lettered",reason="version_conflict"})"), 1);
+  EXPECT_EQ(sample(text, R"(lockstep_events_total{outcome="dead_lettered",reason="invalid_transition"})"), 2);
   EXPECT_EQ(sample(text, R"(lockstep_cas_conflicts_total{aggregate_type="order"})"), 1);
   EXPECT_EQ(sample(text, "lockstep_cas_retries_total"), 3);
   EXPECT_EQ(sample(text, R"(lockstep_dead_letters_total{reason="malformed"})"), 1);

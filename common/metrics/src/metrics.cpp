@@ -105,10 +105,23 @@ Metrics::Metrics()
   for (const char* component : kInfraComponents) infra_.Add({{"component", component}});
 }
 
-void Metrics::consumed(const std::string& topic) { consumed_.Add({{"topic", topic}}).Increment(); }
+prometheus::Counter& Metrics::series(prometheus::Family<prometheus::Counter>& family, SeriesCache& cache,
+                                     const char* first_label, const std::string& first, const char* second_label,
+                                     const std::string& second) {
+  std::lock_guard lk(cache.mu);
+  for (const auto& e : cache.entries)
+    if (e.first == first && e.second == second) return *e.series;
+  prometheus::Labels labels{{first_label, first}};
+  if (second_label) labels.emplace(second_label, second);
+  auto& added = family.Add(labels);
+  cache.entries.push_back({first, second, &added});
+  return added;
+}
+
+void Metrics::consumed(const std::string& topic) { series(consumed_, consumed_series_, "topic", topic).Increment(); }
 
 void Metrics::outcome(const std::string& outcome, const std::string& reason) {
-  events_.Add({{"outcome", outcome}, {"reason", reason}}).Increment();
+  series(events_, events_series_, "outcome", outcome, "reason", reason).Increment();
 }
 
 void Metrics::cas_conflict(const std::string& aggregate_type) {
