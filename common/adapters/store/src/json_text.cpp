@@ -87,10 +87,11 @@ JsonText& JsonText::close(char c) {
   return *this;
 }
 
-JsonText& JsonText::key(std::string_view name) {
+JsonText& JsonText::key(Name name) {
   separate();
-  append_json_string(out_, name);
-  out_.push_back(':');
+  out_.push_back('"');
+  out_.append(name.text());
+  out_.append("\":", 2);
   return *this;
 }
 
