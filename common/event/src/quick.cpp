@@ -98,8 +98,8 @@ bool to_json(dom::element e, int depth, int max_depth, Json& out) {
   return false;
 }
 
-// The member `name` when it is a string, an empty view when it is absent;
-// false when it is there and not a string (null included).
+// The member `name` into `out` when it is a string (`out` stays empty when the
+// member is absent); false when it is there and not a string (null included).
 bool optional_string(dom::object doc, const char* name, std::optional<std::string_view>& out) {
   dom::element e;
   if (doc.at_key(name).get(e)) return true;  // absent
@@ -170,9 +170,9 @@ struct EventParser::Impl {
 
   std::optional<Event> parse_quick(std::string_view value, const std::optional<std::string>& key,
                                    const ParseLimits& limits) {
-    if (value.size() > limits.max_event_bytes || limits.max_depth < 1) return std::nullopt;
-    // An escape may hide a NUL or a lone surrogate, which the careful path words;
-    // simdjson skips a byte order mark only where nlohmann does too, but it is malformed.
+    if (value.empty() || value.size() > limits.max_event_bytes || limits.max_depth < 1) return std::nullopt;
+    // An escape may hide a NUL or a lone surrogate, which the careful path words.
+    // A byte order mark is malformed (the careful path says so); simdjson would skip it.
     if (std::memchr(value.data(), '\\', value.size()) || value.substr(0, 3) == "\xEF\xBB\xBF") return std::nullopt;
     dom::element root;
     if (parser.parse(value.data(), value.size()).get(root)) return std::nullopt;
