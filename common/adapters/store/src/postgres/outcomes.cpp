@@ -33,23 +33,22 @@ claimed AS (
 cl AS (
   SELECT f.* FROM firsts f JOIN claimed c USING (event_id)
 ),
-locked AS (
-  -- Row locks in one stable order (a FOR UPDATE CTE is always materialised,
-  -- and LockRows runs above the sort), so two batches touching the same keys
-  -- from different workers wait for each other instead of deadlocking.
-  SELECT a.aggregate_type, a.aggregate_id
-    FROM aggregates a JOIN cl i USING (aggregate_type, aggregate_id)
-   WHERE i.read_version > 0
-   ORDER BY a.aggregate_type, a.aggregate_id
-     FOR UPDATE OF a
-),
 upd AS (
+  -- Rows are updated, and so locked, in one stable order, so that two
+  -- batches touching the same keys from different workers wait for each
+  -- other instead of deadlocking: the sorted subquery (ORDER BY keeps it from
+  -- being flattened) drives a nested loop over the primary key, or probes a
+  -- hash of a small table. On a table of a few thousand rows the planner
+  -- hashes the batch and scans the table instead: the heap's order, the same
+  -- for every transaction unless a third writer moved one of the rows in
+  -- between; PostgreSQL then detects the deadlock (40P01) and the batch is
+  -- retried like any transient fault. No separate locking step: it cost a
+  -- second index probe and a lock record per row.
   UPDATE aggregates a
      SET state = i.to_state, version = a.version + 1, data = i.data,
          updated_at = now(), updated_by = i.actor
-    FROM cl i JOIN locked l USING (aggregate_type, aggregate_id)
-   WHERE i.read_version > 0
-     AND a.aggregate_type = i.aggregate_type AND a.aggregate_id = i.aggregate_id
+    FROM (SELECT * FROM cl WHERE read_version > 0 ORDER BY aggregate_type, aggregate_id) i
+   WHERE a.aggregate_type = i.aggregate_type AND a.aggregate_id = i.aggregate_id
      AND a.version = i.read_version AND a.state = i.from_state
   RETURNING i.ord
 ),
