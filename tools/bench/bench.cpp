@@ -49,6 +49,7 @@
 #include "lockstep/config.hpp"
 #include "lockstep/kafka.hpp"
 #include "pg_costs.hpp"
+#include "proc_cpu.hpp"
 #include "run_topics.hpp"
 #include "lockstep/kit/args.hpp"
 #include "lockstep/kit/net.hpp"
@@ -344,6 +345,7 @@ RunResult run_worker(const Options& o, const RunSpec& spec, CostProbe& probe, co
   std::string writer_error;  // written by the writer before it ends
   std::jthread writer;       // hot-cas; stopped once every event has its outcome
 
+  const double bench_cpu_at_start = own_cpu_seconds();
   Process worker(run, env, log, Stdout::log);
   std::string feed_error;            // written by the feeder, then feed_failed set
   std::atomic<bool> feed_failed{false};
@@ -416,6 +418,7 @@ RunResult run_worker(const Options& o, const RunSpec& spec, CostProbe& probe, co
   worker.signal(SIGTERM);
   const int rc = worker.wait_or_kill(60s);
   r.cpu = worker.cpu_seconds();
+  const double bench_cpu = own_cpu_seconds() - bench_cpu_at_start;
   if (rc != 0) r.error = "worker exited " + std::to_string(rc) + " after SIGTERM (see " + log + ")";
   const PgCounters after = probe.read(db);
 
@@ -434,7 +437,7 @@ RunResult run_worker(const Options& o, const RunSpec& spec, CostProbe& probe, co
   // then per recorded outcome.
   long recorded = 0;
   for (const auto& [outcome, n] : r.outcomes) recorded += n;
-  r.costs = per_event(before, after, std::max(target, static_cast<std::size_t>(recorded)), r.cpu);
+  r.costs = per_event(before, after, std::max(target, static_cast<std::size_t>(recorded)), {r.cpu, bench_cpu});
   r.ok = r.error.empty();
   return r;
 }
@@ -523,6 +526,7 @@ Ceiling measure_ceiling(const Options& o, std::size_t transitions, bool contract
   std::vector<int64_t> version(keys, 1);
   std::size_t next = 0, written = 0;
   const auto t0 = Clock::now();
+  const double client_cpu_at_start = own_cpu_seconds();
   while (written < transitions) {
     nlohmann::json batch = nlohmann::json::array();
     std::vector<std::size_t> idx;
@@ -561,8 +565,9 @@ Ceiling measure_ceiling(const Options& o, std::size_t transitions, bool contract
   }
   Ceiling result;
   result.rate = static_cast<double>(written) / std::chrono::duration<double>(Clock::now() - t0).count();
+  const double client_cpu = own_cpu_seconds() - client_cpu_at_start;
   c.reset();  // closed before the costs are read
-  result.costs = per_event(before, probe.read(db), written, std::nullopt);
+  result.costs = per_event(before, probe.read(db), written, {std::nullopt, client_cpu});
   return result;
 }
 

@@ -8,6 +8,7 @@
 
 #include "lockstep/kit/pg.hpp"
 #include "lockstep/kit/poll.hpp"
+#include "proc_cpu.hpp"
 
 namespace lockstep::bench {
 
@@ -121,11 +122,11 @@ PgCounters CostProbe::read(const std::string& db) {
   c.statements = last->second;
   pqxx::nontransaction tx(stats);
   c.wal_bytes = tx.exec1("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8")[0].as<double>();
+  c.server_cpu_s = cluster_cpu_seconds(tx.exec1("SELECT pg_backend_pid()")[0].as<long long>());
   return c;
 }
 
-EventCosts per_event(const PgCounters& before, const PgCounters& after, std::size_t events,
-                     std::optional<double> cpu_seconds) {
+EventCosts per_event(const PgCounters& before, const PgCounters& after, std::size_t events, CpuSeconds cpu) {
   EventCosts e;
   if (events == 0) return e;
   const auto n = static_cast<double>(events);
@@ -147,7 +148,9 @@ EventCosts per_event(const PgCounters& before, const PgCounters& after, std::siz
   if (upd > 0) e.hot_share = static_cast<double>(hot) / static_cast<double>(upd);
   if (before.statements && after.statements) e.statements = static_cast<double>(*after.statements - *before.statements) / n;
   e.xacts = static_cast<double>(after.xacts - before.xacts) / n;
-  if (cpu_seconds) e.cpu_us = *cpu_seconds * 1e6 / n;
+  if (cpu.worker) e.cpu_us = *cpu.worker * 1e6 / n;
+  if (before.server_cpu_s && after.server_cpu_s) e.db_cpu_us = (*after.server_cpu_s - *before.server_cpu_s) * 1e6 / n;
+  if (cpu.bench) e.bench_cpu_us = *cpu.bench * 1e6 / n;
   return e;
 }
 
@@ -158,13 +161,14 @@ void print_costs(const std::vector<std::pair<std::string, EventCosts>>& rows) {
     std::snprintf(b, sizeof b, "%.*f", prec, v);
     return std::string(b);
   };
-  // "cpu µs" is 7 bytes for 6 columns: one more in its width.
-  std::printf("\nper event %7s %9s %8s %6s %7s %7s %8s\n", "WAL B", "heap tup", "idx tup", "HOT %", "stmts", "xacts",
-              "cpu µs");
+  // "µs" is 3 bytes for 2 columns: one more in each CPU column's width.
+  std::printf("\nper event %7s %9s %8s %6s %7s %7s %8s %8s %10s\n", "WAL B", "heap tup", "idx tup", "HOT %", "stmts",
+              "xacts", "cpu µs", "db µs", "bench µs");
   for (const auto& [mode, e] : rows)
-    std::printf("%-9s %7s %9s %8s %6s %7s %7s %7s\n", mode.c_str(), cell(e.wal_bytes, 0).c_str(),
+    std::printf("%-9s %7s %9s %8s %6s %7s %7s %7s %7s %9s\n", mode.c_str(), cell(e.wal_bytes, 0).c_str(),
                 cell(e.heap_tuples, 2).c_str(), cell(e.index_entries, 2).c_str(), cell(e.hot_share * 100, 0).c_str(),
-                cell(e.statements, 3).c_str(), cell(e.xacts, 3).c_str(), cell(e.cpu_us, 1).c_str());
+                cell(e.statements, 3).c_str(), cell(e.xacts, 3).c_str(), cell(e.cpu_us, 1).c_str(),
+                cell(e.db_cpu_us, 1).c_str(), cell(e.bench_cpu_us, 1).c_str());
 }
 
 }  // namespace lockstep::bench

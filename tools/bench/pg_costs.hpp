@@ -1,7 +1,7 @@
 // What a benchmark run costs PostgreSQL and the worker per event: WAL bytes,
 // heap tuples and index entries written, the share of HOT updates, statements
-// and transactions, and the worker's CPU time (docs/benchmark.md, "Per-event
-// costs").
+// and transactions, and the CPU time of the worker, of the PostgreSQL server and
+// of the benchmark process (docs/benchmark.md, "Per-event costs").
 #pragma once
 
 #include <cmath>
@@ -26,18 +26,28 @@ struct PgCounters {
   std::map<std::string, Table> tables;  // pg_stat_user_tables, by schema.name
   long long xacts = 0;                  // xact_commit + xact_rollback, without the probe's own
   std::optional<long long> statements;  // pg_stat_statements calls; nullopt without the extension
+  // CPU time of every process of the cluster: the postmaster and its live
+  // children, and the children it has reaped. nullopt when the server is
+  // not a process of this machine.
+  std::optional<double> server_cpu_s;
+};
+
+// CPU time the processes spent during a run, in seconds; nullopt where not measured.
+struct CpuSeconds {
+  std::optional<double> worker;  // the worker process (user + system, from wait4)
+  std::optional<double> bench;   // this process: the development broker, producers, scrapes, a ceiling's client
 };
 
 // Per event of a run: the difference of two PgCounters divided by `events`.
 // NAN where there is nothing to say (no updates for the HOT share, no
-// pg_stat_statements, no worker CPU time).
+// pg_stat_statements, a CPU time not measured).
 struct EventCosts {
   double wal_bytes = NAN, heap_tuples = NAN, index_entries = NAN;
   double hot_share = NAN;  // of the updates, 0..1
-  double statements = NAN, xacts = NAN, cpu_us = NAN;
+  double statements = NAN, xacts = NAN;
+  double cpu_us = NAN, db_cpu_us = NAN, bench_cpu_us = NAN;  // worker, PostgreSQL server, this process
 };
-EventCosts per_event(const PgCounters& before, const PgCounters& after, std::size_t events,
-                     std::optional<double> cpu_seconds);
+EventCosts per_event(const PgCounters& before, const PgCounters& after, std::size_t events, CpuSeconds cpu);
 
 // Reads PgCounters. Keeps a database of its own on the cluster of
 // `admin_url`, lockstep_bench_stats, with the pg_stat_statements extension
