@@ -404,6 +404,37 @@ TEST_P(StoreRead, MissingAggregatesAndOrderOfResults) {
   EXPECT_TRUE(twice[0].exists && twice[1].exists);
 }
 
+// PostgreSQL keeps a prepared statement's plan until it is discarded, however
+// much the tables grow: a plan made while processed_events was empty scans the
+// whole table. The store plans anew every plan_refresh_every uses of its
+// connection, so the lookups after the table grew probe its key instead.
+// seq_tup_read counts the rows that sequential scans of the table read.
+TEST_P(StoreRead, PlansFollowTheTablesAsTheyGrow) {
+  TestStoreDb db(GetParam());
+  if (db.sqlite()) GTEST_SKIP() << "SQLite plans every statement as it runs it";
+  constexpr long kRows = 100000;
+  constexpr int kRefresh = 4, kLookups = 60;
+  {
+    StoreOptions options;
+    options.plan_refresh_every = kRefresh;
+    auto s = open_store(db.url(), options);
+    EXPECT_TRUE(s->find_outcomes({"none-yet"}).empty());  // planned on the empty table
+    db.exec("INSERT INTO processed_events (event_id, outcome) SELECT 'e-' || g, 'applied' "
+            "FROM generate_series(1, " + std::to_string(kRows) + ") g");
+    for (int i = 1; i <= kLookups; ++i) ASSERT_EQ(s->find_outcomes({"e-" + std::to_string(i)}).size(), 1u);
+  }
+  // A backend reports its last statistics as it exits, before it leaves pg_stat_activity.
+  ASSERT_TRUE(test::poll_until(std::chrono::seconds(30), [&] {
+    return db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND backend_type = 'client backend' AND pid <> pg_backend_pid()") == "0";
+  }));
+  const long read = std::stol(
+      db.scalar("SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables WHERE relname = 'processed_events'"));
+  // At most the uses before the first refresh scan the grown table; without
+  // one, every lookup would (kLookups * kRows rows).
+  EXPECT_LE(read, kRefresh * kRows) << "lookups kept scanning processed_events after it grew";
+}
+
 // PostgreSQL: the session's time zone. SQLite: the process's (TZ) zone.
 TEST_P(StoreRead, UpdatedAtIsUtcWhateverTheSessionTimeZone) {
   TestStoreDb db(GetParam());

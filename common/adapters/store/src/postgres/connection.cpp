@@ -3,6 +3,8 @@
 // store's two errors.
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include "backends.hpp"
 #include "codec.hpp"
 #include "lockstep/store/url.hpp"
@@ -106,6 +108,11 @@ pqxx::connection& PgStore::connection() {
 pqxx::connection& PgStore::data_connection() {
   auto& c = connection();
   if (!prepared_) throw TransientStoreError("database schema is not migrated (run `lockstep migrate up`)");
+  // Called before the caller opens its transaction: DISCARD PLANS runs on its own.
+  if (++plan_uses_ > std::max(options_.plan_refresh_every, 1)) {
+    pqxx::nontransaction(c).exec("DISCARD PLANS");
+    plan_uses_ = 1;
+  }
   return c;
 }
 
@@ -117,11 +124,16 @@ bool PgStore::schema_ready() {
 
 void PgStore::prepare() {
   auto& c = *conn_;
-  // Plan every execution for the tables as they are now. A generic plan
-  // cached while the tables were still small keeps its sequential scans
-  // (hash joins over processed_events/aggregates) as they grow to millions
-  // of rows; planning the batch statements costs far less than one such scan.
-  pqxx::nontransaction(c).exec("SET plan_cache_mode = force_custom_plan");
+  // One plan per statement, kept for plan_refresh_every uses of the
+  // connection and then discarded (data_connection), so that the next use
+  // plans for the tables as they are now. A plan is never kept for good: one
+  // made while the tables were still small keeps its sequential scans (hash
+  // joins over processed_events/aggregates) as they grow to millions of rows,
+  // and growth alone does not invalidate it. Generic plans lose nothing
+  // here: the batch is one JSON parameter, whose value the planner cannot
+  // use (jsonb_to_recordset is estimated at 100 rows whatever it holds).
+  pqxx::nontransaction(c).exec("SET plan_cache_mode = force_generic_plan");
+  plan_uses_ = 0;
   prepare_outcome_statements(c);
   prepare_outbox_statements(c);
   prepared_ = true;

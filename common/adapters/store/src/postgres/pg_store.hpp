@@ -104,6 +104,7 @@ class PgStore final : public Store {
   std::atomic<bool> interrupted_{false};
   std::unique_ptr<pqxx::connection> conn_;
   bool prepared_ = false;
+  int plan_uses_ = 0;  // uses of the data connection since its cached plans were discarded
 };
 
 }  // namespace lockstep::postgres
