@@ -8,7 +8,6 @@
 #include <simdjson.h>
 
 #include <cstring>
-#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -148,18 +147,34 @@ bool read_fields(dom::object doc, const ParseLimits& limits, Event& ev) {
   return true;
 }
 
+// Whether `e` is what to_json would take, without building it: every object's
+// keys distinct and small in number, nothing deeper than `max_depth`.
+bool plain(dom::element e, int depth, int max_depth) {
+  if (dom::object o; !e.get_object().get(o)) {
+    if (depth > max_depth || !distinct_keys(o)) return false;
+    for (const auto field : o)
+      if (!plain(field.value, depth + 1, max_depth)) return false;
+  } else if (dom::array a; !e.get_array().get(a)) {
+    if (depth > max_depth) return false;
+    for (const auto item : a)
+      if (!plain(item, depth + 1, max_depth)) return false;
+  }
+  return true;
+}
+
 // Every member of every object outside the payload has a distinct key, and
 // nothing nests deeper than `max_depth` (the payload is checked as it is read).
 bool plain_document(dom::object doc, int max_depth) {
   if (!distinct_keys(doc)) return false;
-  for (const auto field : doc) {
-    if (field.key == "payload") continue;
-    if (field.value.is_object() || field.value.is_array()) {
-      Json ignored;
-      if (!to_json(field.value, 2, max_depth, ignored)) return false;
-    }
-  }
+  for (const auto field : doc)
+    if (field.key != "payload" && !plain(field.value, 2, max_depth)) return false;
   return true;
+}
+
+// Whether `key` is "<type>:<id>", without building that string.
+bool key_matches(std::string_view key, std::string_view type, std::string_view id) {
+  return key.size() == type.size() + 1 + id.size() && key.substr(0, type.size()) == type &&
+         key[type.size()] == ':' && key.substr(type.size() + 1) == id;
 }
 
 }  // namespace
@@ -181,8 +196,7 @@ struct EventParser::Impl {
     if (!plain_document(doc, limits.max_depth)) return std::nullopt;
     Event ev;
     if (!read_fields(doc, limits, ev)) return std::nullopt;
-    if (!key || key->size() != ev.aggregate_type.size() + 1 + ev.aggregate_id.size() || *key != ev.key())
-      return std::nullopt;
+    if (!key || !key_matches(*key, ev.aggregate_type, ev.aggregate_id)) return std::nullopt;
     return ev;
   }
 };
