@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <thread>
 
 #include "commit/committer.hpp"
@@ -112,12 +113,20 @@ struct Worker::Impl {
     const auto topics = wire(stop);
     std::vector<std::thread> threads;
     const int executor_count = ExecutorPool::size(cfg);
-    for (int i = 0; i < executor_count; ++i) threads.emplace_back([this, i] { executors->run(i); });
-    threads.emplace_back([this] { relay->run(); });
-    threads.emplace_back([this] { committer->loop(); });
-    threads.emplace_back([this] { db_slots->watchdog_loop(); });
-    threads.emplace_back([this] { lag->loop(); });
-    threads.emplace_back([this] { topic_watch->loop(); });
+    // Each on a thread named after its part, for top -H, perf and gdb (librdkafka names its own "rdk:...").
+    const auto start = [&threads](std::string name, std::function<void()> body) {
+      threads.emplace_back([name = std::move(name), body = std::move(body)] {
+        runtime::name_this_thread(name);
+        body();
+      });
+    };
+    for (int i = 0; i < executor_count; ++i) start("ls-exec-" + std::to_string(i), [this, i] { executors->run(i); });
+    start("ls-relay", [this] { relay->run(); });
+    start("ls-commit", [this] { committer->loop(); });
+    start("ls-db-watchdog", [this] { db_slots->watchdog_loop(); });
+    start("ls-lag", [this] { lag->loop(); });
+    start("ls-topic-watch", [this] { topic_watch->loop(); });
+    runtime::name_this_thread("ls-consume");
 
     spdlog::info("worker started: group {}, topics {}, {} executors, batch {}{}", cfg.kafka.group_id,
                  fmt::join(topics, ","), executor_count, cfg.naive ? 1 : cfg.batch.max_events,

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
+#include <set>
+#include <string>
 
 #include "e2e_support.hpp"
 #include "lockstep/config.hpp"
@@ -58,6 +61,16 @@ TEST_F(EndToEnd, SigkillMidStreamThenRestartGivesExactlyOneOutcomeEach) {
   auto metrics = http_get(port, "/metrics");
   EXPECT_EQ(metrics.first, 200);
   EXPECT_NE(metrics.second.find("lockstep_events_consumed_total"), std::string::npos);
+
+  // Its threads carry the names of the pipeline's parts (top -H, perf, gdb).
+  std::set<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(w->pid()) + "/task")) {
+    std::string name;
+    std::getline(std::ifstream(task.path() / "comm"), name);
+    names.insert(name);
+  }
+  for (const std::string want : {"ls-consume", "ls-exec-0", "ls-commit", "ls-relay"})
+    EXPECT_EQ(names.count(want), 1u) << want << " among " << ::testing::PrintToString(names);
 
   // Every dead letter was published (outbox drained) even across the kills.
   ASSERT_TRUE(poll_until(30s, [&] { return count("SELECT count(*) FROM dead_letters WHERE published_at IS NULL") == 0; }));

@@ -1,6 +1,9 @@
 // Small helpers the worker's parts share: the clock, deadlines, partition
-// names in log lines, and an interruptible wait for background loops.
+// names in log lines, thread names, and an interruptible wait for background
+// loops.
 #pragma once
+
+#include <pthread.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,6 +27,12 @@ inline milliseconds left_until(Clock::time_point t, milliseconds floor = millise
 // Steady clock in milliseconds (0 is kept for "not busy").
 inline int64_t now_ms() {
   return std::chrono::duration_cast<milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+// Names the calling thread as `top -H`, `ps -L`, perf and gdb show it
+// (/proc/PID/task/TID/comm): at most 15 bytes, the rest is cut.
+inline void name_this_thread(const std::string& name) {
+  ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
 }
 
 // Interruptible wait used by background loops.
