@@ -1,8 +1,10 @@
+// CPU time from /proc and getrusage (proc_cpu.hpp).
 #include "proc_cpu.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
