@@ -12,6 +12,8 @@
 #include <system_error>
 #include <vector>
 
+#include "lockstep/kit/process.hpp"
+
 namespace lockstep::bench {
 namespace {
 
@@ -75,8 +77,7 @@ std::optional<double> cluster_cpu_seconds(long long backend_pid) {
 double own_cpu_seconds() {
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
-  const auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return s(u.ru_utime) + s(u.ru_stime);
+  return kit::cpu_seconds(u);
 }
 
 }  // namespace lockstep::bench

@@ -153,10 +153,12 @@ int Process::wait_or_kill(std::chrono::milliseconds timeout) {
   return status_.value_or(-1);
 }
 
-double Process::cpu_seconds() const {
+double cpu_seconds(const rusage& u) {
   auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return tv(usage_.ru_utime) + tv(usage_.ru_stime);
+  return tv(u.ru_utime) + tv(u.ru_stime);
 }
+
+double Process::cpu_seconds() const { return kit::cpu_seconds(usage_); }
 
 std::optional<double> Process::peak_rss_mib() const {
   if (pid_ <= 0 || status_) return std::nullopt;

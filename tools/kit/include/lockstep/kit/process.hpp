@@ -16,6 +16,9 @@ namespace lockstep::kit {
 // stderr to the log), or appended to the log together with stderr.
 enum class Stdout { pipe, log };
 
+// User + system CPU time of `u`, in seconds.
+double cpu_seconds(const rusage& u);
+
 // A child process (posix_spawn, no PATH search: argv[0] is a path), stdin
 // from /dev/null, started with no signal blocked whatever the spawning thread
 // blocks. `env` adds to or replaces the inherited environment; an empty value
