@@ -71,7 +71,19 @@ void Consumer::pause(const std::vector<TopicPartition>& parts) {
 void Consumer::resume(const std::vector<TopicPartition>& parts) {
   if (parts.empty()) return;
   TpList l(parts);
+  // Each partition's position: one past the last message poll() returned,
+  // unset when none was since it was assigned (or last sought).
+  impl_->consumer->position(l.v);
   impl_->consumer->resume(l.v);
+  // librdkafka (2.0) resumes a partition without waking the broker thread
+  // that fetches it: that thread sleeps on until something else happens on
+  // its connection, up to a second, and the worker idles meanwhile. A seek
+  // wakes it. It goes to the position just read, where the resume goes on
+  // anyway, so it moves nothing; it also keeps librdkafka from going back to
+  // an older position when the partition was not paused (librdkafka #4686).
+  // Asynchronous (timeout 0): nothing waits for the broker.
+  for (auto* tp : l.v)
+    if (tp->offset() >= 0) impl_->consumer->seek(*tp, 0);
 }
 
 std::string Consumer::rebalance_protocol() { return impl_->consumer->rebalance_protocol(); }
