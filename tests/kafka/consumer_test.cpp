@@ -201,5 +201,32 @@ TEST_F(ConsumerTest, FetchingStartsAgainRightAfterAResumeWhereItStopped) {
   EXPECT_LE(slow, 1) << "ms from resume to the first message: " << all;
 }
 
+// After a rebalance the worker resumes every assigned partition, also those it
+// never paused (librdkafka keeps a pause across a revoke and a later assign).
+// librdkafka 2.0 restarts such a partition's fetch from where it was assigned
+// (its issue #4686): everything since would be delivered a second time.
+TEST_F(ConsumerTest, AResumeOfAPartitionThatIsNotPausedDeliversNothingTwice) {
+  cluster.create_topic("n", 1);
+  {
+    Producer p(cluster.bootstraps(), {});
+    std::vector<OutMessage> msgs;
+    for (int i = 0; i < 200; ++i) msgs.push_back({"n", "k", std::to_string(i), {}});
+    for (const auto& d : p.send(msgs, 10s)) ASSERT_FALSE(d.error) << d.error.str();
+  }
+  Consumer c(cluster.bootstraps(), "g-not-paused", {{"fetch.wait.max.ms", "10"}}, {});
+  c.subscribe({"n"});
+  std::optional<Message> m;
+  int64_t next = 0;
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(poll_until(30s, [&] { return (m = c.poll(100ms)).has_value(); }));
+    ASSERT_EQ(m->offset, next++);
+  }
+  c.resume(c.assignment());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(poll_until(10s, [&] { return (m = c.poll(20ms)).has_value(); })) << "nothing after resume";
+    ASSERT_EQ(m->offset, next++) << "the resume sent fetching back to an earlier offset";
+  }
+}
+
 }  // namespace
 }  // namespace lockstep
