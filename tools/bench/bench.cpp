@@ -411,6 +411,25 @@ RunResult run_worker(const Options& o, const RunSpec& spec, CostProbe& probe, co
   }
   r.direct_updates = direct_updates;
   if (!writer_error.empty()) r.error = "the direct writer of m-0: " + writer_error;
+  // The dead-letter relay publishes each dead letter's message and then marks
+  // its row: work of this run's events, so it counts in their costs (WAL, CPU)
+  // before the worker stops, though not in `seconds`. Without the wait, how
+  // much of it fell inside the run depended on how far the relay lagged.
+  {
+    long long unpublished = -1;
+    pqxx::connection c(url);
+    const bool drained = poll_until(
+        120s,
+        [&] {
+          pqxx::nontransaction q(c);
+          unpublished = q.exec1("SELECT count(*) FROM dead_letters WHERE published_at IS NULL")[0].as<long long>();
+          return unpublished == 0 || !worker.running();
+        },
+        50ms);
+    if (!drained && r.error.empty())
+      r.error = "the dead-letter relay left " + std::to_string(unpublished) +
+                " dead letters unpublished 120 s after the last outcome (see " + log + ")";
+  }
   r.p50 = quantile(metrics, 0.50, warm) * 1000;
   r.p95 = quantile(metrics, 0.95, warm) * 1000;
   r.p99 = quantile(metrics, 0.99, warm) * 1000;
