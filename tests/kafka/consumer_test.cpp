@@ -30,6 +30,14 @@ class ConsumerTest : public ::testing::Test {
     }
     for (const auto& d : p.send(msgs, 10s)) ASSERT_FALSE(d.error) << d.error.str();
   }
+  // A new one-partition topic holding `n` messages, offsets 0..n-1.
+  void fill(const std::string& topic, int n) {
+    cluster.create_topic(topic, 1);
+    Producer p(cluster.bootstraps(), {});
+    std::vector<OutMessage> msgs;
+    for (int i = 0; i < n; ++i) msgs.push_back({topic, "k", std::to_string(i), {}});
+    for (const auto& d : p.send(msgs, 10s)) ASSERT_FALSE(d.error) << d.error.str();
+  }
   // Every response delayed past socket.timeout.ms: a broker behind a path that drops packets.
   void silence() { cluster.set_rtt(1, 120s); }
   void answer() { cluster.set_rtt(1, 0ms); }
@@ -156,13 +164,7 @@ TEST_F(ConsumerTest, CloseWhileTheCoordinatorIsSilentReturnsInTime) {
 // with the worker idle meanwhile), and from the first message not yet consumed.
 TEST_F(ConsumerTest, FetchingStartsAgainRightAfterAResumeWhereItStopped) {
   constexpr int kTrials = 10;
-  cluster.create_topic("r", 1);
-  {
-    Producer p(cluster.bootstraps(), {});
-    std::vector<OutMessage> msgs;
-    for (int i = 0; i < 50 * kTrials; ++i) msgs.push_back({"r", "k", std::to_string(i), {}});
-    for (const auto& d : p.send(msgs, 10s)) ASSERT_FALSE(d.error) << d.error.str();
-  }
+  ASSERT_NO_FATAL_FAILURE(fill("r", 50 * kTrials));
   // No heartbeats or other traffic to wake the fetching thread by chance.
   Consumer c(cluster.bootstraps(), "g-resume", {{"fetch.wait.max.ms", "10"}}, {});
   c.subscribe({"r"});
@@ -206,13 +208,7 @@ TEST_F(ConsumerTest, FetchingStartsAgainRightAfterAResumeWhereItStopped) {
 // librdkafka 2.0 restarts such a partition's fetch from where it was assigned
 // (its issue #4686): everything since would be delivered a second time.
 TEST_F(ConsumerTest, AResumeOfAPartitionThatIsNotPausedDeliversNothingTwice) {
-  cluster.create_topic("n", 1);
-  {
-    Producer p(cluster.bootstraps(), {});
-    std::vector<OutMessage> msgs;
-    for (int i = 0; i < 200; ++i) msgs.push_back({"n", "k", std::to_string(i), {}});
-    for (const auto& d : p.send(msgs, 10s)) ASSERT_FALSE(d.error) << d.error.str();
-  }
+  ASSERT_NO_FATAL_FAILURE(fill("n", 200));
   Consumer c(cluster.bootstraps(), "g-not-paused", {{"fetch.wait.max.ms", "10"}}, {});
   c.subscribe({"n"});
   std::optional<Message> m;
