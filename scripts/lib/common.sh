@@ -7,6 +7,7 @@
 # (ROOT, LOCKSTEP_SCRIPTS_DIR, LOCKSTEP_DEPS, LOCKSTEP_FUZZ_DEPS,
 # LOCKSTEP_OBS_DEPS, LOCKSTEP_DOCKER_CHECK_DEPS, LOCKSTEP_KAFKA_DEPS). Functions:
 #   lockstep_log / lockstep_die        messages on stderr
+#   lockstep_disk_free_mb [DIR]        MiB free on DIR's filesystem (default ROOT)
 #   lockstep_add_cleanup CMD...        run CMD on EXIT/INT/TERM (LIFO order)
 #   lockstep_install_deps [pkg...]     apt-get install whatever is missing
 #                                      (default: LOCKSTEP_DEPS)
@@ -94,6 +95,7 @@ LOCKSTEP_CONSOLE_DEPS=(chromium)
 
 lockstep_log() { printf '[lockstep] %s\n' "$*" >&2; }
 lockstep_die() { lockstep_log "error: $*"; exit 1; }
+lockstep_disk_free_mb() { df -Pm "${1:-$ROOT}" 2>/dev/null | awk 'NR == 2 { print $4 }'; }
 
 # ---------------------------------------------------------------------------
 # Cleanup handling: one trap, a list of commands.

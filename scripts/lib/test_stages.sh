@@ -13,6 +13,10 @@
 # Functions:
 #   record NAME STATUS DETAIL       one summary line (STATUS FAIL counts)
 #   run_stage NAME CMD...           run CMD, record PASS/FAIL and its duration
+#                                   (and the disk's free MiB when it is short)
+#   make_room NAME / tree_done DIR  disk: before stage NAME writes its build
+#                                   tree, remove trees of finished stages when
+#                                   the disk has less free than NAME needs
 #   run_ctest DIR [ctest args...]   ctest, output teed to DIR/lockstep-ctest.log,
 #                                   counts added to the totals
 #   console_tools_start             background install of the console's test tools
@@ -48,9 +52,59 @@ run_stage() {
   if [[ $rc -eq 0 ]]; then
     record "$name" PASS "$((SECONDS - start))s"
   else
-    record "$name" FAIL "exit $rc, $((SECONDS - start))s"
+    record "$name" FAIL "exit $rc, $((SECONDS - start))s$(disk_short_note)"
   fi
   return "$rc"
+}
+
+# --- disk ----------------------------------------------------------------------
+# A CI machine once ran out of disk in the main build ("No space left on
+# device" from ld). The trees are built with compressed debug sections
+# (CMakeLists.txt, -gz); what each stage's tree took from scratch on
+# 2026-12-04, in MiB, with some headroom: build/ 1.5 GB, build-tsan/ (target
+# concurrency_tests) 256 MB, build-asan/ (other_tests) 2.6 GB, build-fuzz/
+# 32 MB, build-docker/ (Release, lockstep only) 44 MB.
+declare -A disk_need_mb=([build]=1700 [tsan]=400 [asan]=2900 [fuzz]=100 [docker]=100)
+# Trees of stages that have finished, in the order make_room removes them
+# (the sanitizer and fuzz trees before build/, the one a developer rebuilds from).
+finished_trees=()
+removed_trees=()
+
+# disk_short_note: "; N MiB free on disk" when under 1 GiB (for a FAIL's detail).
+disk_short_note() {
+  local free
+  free="$(lockstep_disk_free_mb "$ROOT")"
+  [[ "$free" =~ ^[0-9]+$ ]] && ((free < 1024)) && printf '; only %s MiB free on disk' "$free"
+  return 0
+}
+
+# tree_done DIR: the stage that wrote DIR (relative to ROOT) no longer needs it.
+tree_done() {
+  if [[ "$1" == build ]]; then
+    finished_trees+=("$1")
+  else
+    finished_trees=("$1" "${finished_trees[@]}")
+  fi
+}
+
+# make_room NAME: log the disk's free space before stage NAME builds; when it is
+# less than disk_need_mb[NAME], remove finished trees until it is not.
+make_room() {
+  local name="$1" need="${disk_need_mb[$1]:-0}" free dir
+  free="$(lockstep_disk_free_mb "$ROOT")"
+  [[ "$free" =~ ^[0-9]+$ ]] || return 0
+  lockstep_log "disk: ${free} MiB free; stage $name writes up to ~${need} MiB"
+  while ((free < need && ${#finished_trees[@]} > 0)); do
+    dir="${finished_trees[0]}"
+    finished_trees=("${finished_trees[@]:1}")
+    [[ -d "$ROOT/$dir" ]] || continue
+    rm -rf "${ROOT:?}/$dir"
+    removed_trees+=("$dir/")
+    free="$(lockstep_disk_free_mb "$ROOT")"
+    lockstep_log "disk: removed $dir/ (its stage has finished) to make room for $name: ${free} MiB free now"
+  done
+  ((free >= need)) || lockstep_log "disk: warning: ${free} MiB free, stage $name may run out of disk"
+  return 0
 }
 
 # ctest runs under `setarch -R` (ASLR off) where the kernel allows it: TSan
@@ -118,6 +172,9 @@ finish() {
   for l in "${summary[@]}"; do
     echo "$l"
   done
+  if ((${#removed_trees[@]} > 0)); then
+    echo "disk: removed ${removed_trees[*]} of finished stages for room; $(lockstep_disk_free_mb "$ROOT") MiB free now"
+  fi
   echo "tests: $tests_passed passed, $tests_skipped skipped, $tests_failed failed"
   if ((failed_stages > 0)); then
     exit 1
@@ -249,15 +306,17 @@ sanitizer_stage() {
   fi
   start=$SECONDS
   lockstep_log "=== stage $name (t=${SECONDS}s, estimated ${est}s) ==="
+  make_room "$name"
   if ! LOCKSTEP_BUILD_TARGETS="$targets" lockstep_build_preset "$name"; then
-    record "$name" FAIL "build failed, $((SECONDS - start))s"
+    record "$name" FAIL "build failed, $((SECONDS - start))s$(disk_short_note)"
     return 0
   fi
   if run_ctest "build-$name" "$@"; then
     record "$name" PASS "$last_ctest_counts, $((SECONDS - start))s"
   else
-    record "$name" FAIL "$last_ctest_counts, $((SECONDS - start))s"
+    record "$name" FAIL "$last_ctest_counts, $((SECONDS - start))s$(disk_short_note)"
   fi
+  tree_done "build-$name"
 }
 
 # --- fuzz --------------------------------------------------------------------
@@ -271,11 +330,13 @@ fuzz_stage() {
   over_budget fuzz "$est" && return 0
   start=$SECONDS
   lockstep_log "=== stage fuzz (t=${SECONDS}s, estimated ${est}s) ==="
+  make_room fuzz
   "$LOCKSTEP_SCRIPTS_DIR/fuzz" || rc=$?
   if [[ $rc -eq 0 ]]; then
     record fuzz PASS "2 targets x ${secs}s, $((SECONDS - start))s"
+    tree_done build-fuzz
   else
-    record fuzz FAIL "exit $rc (artifacts in build-fuzz/artifacts/), $((SECONDS - start))s"
+    record fuzz FAIL "exit $rc (artifacts in build-fuzz/artifacts/), $((SECONDS - start))s$(disk_short_note)"
   fi
 }
 
@@ -293,10 +354,11 @@ docker_stage() {
   over_budget docker "$est" && return 0
   start=$SECONDS
   lockstep_log "=== stage docker (t=${SECONDS}s, estimated ${est}s) ==="
+  make_room docker
   "$LOCKSTEP_SCRIPTS_DIR/check-docker" || rc=$?
   if [[ $rc -eq 0 ]]; then
     record docker PASS "scripts/check-docker, $((SECONDS - start))s"
   else
-    record docker FAIL "scripts/check-docker exit $rc, $((SECONDS - start))s"
+    record docker FAIL "scripts/check-docker exit $rc, $((SECONDS - start))s$(disk_short_note)"
   fi
 }
